@@ -1,0 +1,1 @@
+"""Rooms: plain room logic and the Ray actors that host it."""

@@ -1,0 +1,1 @@
+"""Partition strategies: which room carries a channel, and where that room runs."""
