@@ -9,12 +9,14 @@ from typing import NewType, Protocol, runtime_checkable
 from .errors import InvalidRoomName, UnresolvableChannel
 
 __all__ = [
+    "ANYWHERE",
     "MAX_ROOM_NAME_LENGTH",
     "ROOM_NAME_CHARACTERS",
     "PartitionStrategy",
     "Placement",
     "RoomAddress",
     "RoomName",
+    "resolve_or_raise",
     "room_name",
 ]
 
@@ -105,7 +107,7 @@ class PartitionStrategy(Protocol):
 
 
 def resolve_or_raise(strategy: PartitionStrategy, channel: str) -> RoomAddress:
-    """``strategy.match(channel)``, raising :class:`UnresolvableChannel` for ``None``."""
+    """``strategy.match(channel)``, or :class:`UnresolvableChannel` for ``None``."""
     address = strategy.match(channel)
     if address is None:
         raise UnresolvableChannel(f"no room for channel {channel[:80]!r}")

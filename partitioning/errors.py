@@ -5,7 +5,8 @@ The tree::
     PartyrayError
     ├── PartitionError            a channel or room name that cannot be used
     │   ├── InvalidRoomName       the name breaks the room-name rules
-    │   └── UnresolvableChannel   no strategy maps the channel to a room
+    │   ├── UnresolvableChannel   no strategy maps the channel to a room
+    │   └── InvalidSpec           a partition spec text cannot be parsed
     ├── SubscriptionRefused       the room's subscription check said no
     ├── PlacementError            no node can host the room as placed
     ├── RoomUnavailable           the room (or its shard) cannot be reached
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "InvalidRoomName",
+    "InvalidSpec",
     "PartitionError",
     "PartyrayError",
     "PlacementError",
@@ -43,6 +45,10 @@ class InvalidRoomName(PartitionError):
 
 class UnresolvableChannel(PartitionError):
     """No partition strategy maps the channel to a room."""
+
+
+class InvalidSpec(PartitionError):
+    """A partition spec text names an unknown term or gives a bad argument."""
 
 
 class SubscriptionRefused(PartyrayError):
