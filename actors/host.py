@@ -381,5 +381,12 @@ class RoomHost:
     async def drain(self) -> None:
         await self._core.drain()
 
+    async def node(self) -> str:
+        """The id of the Ray node this host runs on."""
+        import ray
+
+        node_id: str = ray.get_runtime_context().get_node_id()
+        return node_id
+
     async def statistics(self) -> HostStatistics:
         return self._core.statistics()

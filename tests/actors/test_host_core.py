@@ -28,7 +28,9 @@ async def send(handle: Any, host: str, incarnation: str, batch: list[Delivery]) 
 
 
 def make_core(limit: int = 100) -> RoomHostCore:
-    return RoomHostCore("shard/0", RoomConfig(check=allow_all), outbox_limit=limit, send=send)
+    return RoomHostCore(
+        "shard/0", RoomConfig(check=allow_all), outbox_limit=limit, send=send
+    )
 
 
 async def test_messages_arriving_during_a_call_leave_in_one_batch() -> None:

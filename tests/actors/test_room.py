@@ -229,7 +229,9 @@ def test_client_publish_needs_the_room_to_allow_it() -> None:
     """A client publish is refused unless the room allows it."""
     with pytest.raises(SubscriptionRefused, match="client publish is not allowed"):
         make_room().publish("chat", 1, from_client=True)
-    assert make_room(allow_client_publish=True).publish("c", 1, from_client=True).seq == 1
+    assert (
+        make_room(allow_client_publish=True).publish("c", 1, from_client=True).seq == 1
+    )
 
 
 def test_idle_room() -> None:

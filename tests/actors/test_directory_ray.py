@@ -1,0 +1,262 @@
+"""The room directory on a real local Ray: get-or-create, fan-out, faults, placement."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import pytest
+
+from partyray.actors import (
+    DirectoryConfig,
+    PublishItem,
+    RoomConfig,
+    RoomDirectory,
+    allow_all,
+    shard_for,
+)
+from partyray.partitioning import Dedicated, RemultPartykit, WithRegion
+from partyray.partitioning.errors import PlacementError, SubscriptionRefused
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+
+_namespaces = iter(range(1_000_000))
+
+
+def fresh_config(**overrides: Any) -> DirectoryConfig:
+    """A directory configuration in a namespace of its own, so tests don't share hosts."""
+    base: dict[str, Any] = {
+        "namespace": f"test-{time.time_ns()}-{next(_namespaces)}",
+        "shards": 2,
+        "room": RoomConfig(check=allow_all),
+        "ready_timeout": 10.0,
+        "call_timeout": 10.0,
+        "sweep_interval": 0.2,
+    }
+    base.update(overrides)
+    return DirectoryConfig(**base)
+
+
+def recorder() -> Any:
+    """A small subscriber actor that records every batch it is handed."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Recorder:
+        def __init__(self) -> None:
+            self.batches: list[list[tuple[str, int, str]]] = []
+
+        async def deliver(self, host: str, incarnation: str, batch: list[Any]) -> None:
+            self.batches.append(batch)
+
+        async def seqs(self) -> dict[str, list[int]]:
+            out: dict[str, list[int]] = {}
+            for batch in self.batches:
+                for channel, seq, _ in batch:
+                    out.setdefault(channel, []).append(seq)
+            return out
+
+        async def calls(self) -> int:
+            return len(self.batches)
+
+    return Recorder.remote()
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_publish_fans_out_once_per_subscriber() -> None:
+    """Each subscribed gateway gets every message once, numbered, in order."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config())
+    a, b = recorder(), recorder()
+    channel = "chat?roomId=r1"
+    await directory.subscribe(channel, "gw-a", a, None)
+    await directory.subscribe(channel, "gw-a", a, None)  # a second connection
+    await directory.subscribe(channel, "gw-b", b, None)
+    seqs = await directory.publish([PublishItem(channel, i) for i in range(50)])
+    assert seqs == list(range(1, 51))
+
+    async def both_done() -> bool:
+        got = [await r.seqs.remote() for r in (a, b)]
+        return all(g.get(channel) == list(range(1, 51)) for g in got)
+
+    await wait_for(both_done)
+    # Batched: far fewer calls than messages once messages queue up.
+    assert await a.calls.remote() <= 50
+
+
+async def test_batch_spans_rooms_of_one_host() -> None:
+    """One publish call carries messages of several rooms and channels."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config(shards=1))
+    sub = recorder()
+    channels = [f"c?roomId=r{i}" for i in range(5)]
+    for channel in channels:
+        await directory.subscribe(channel, "gw", sub, None)
+    await directory.publish([PublishItem(c, "x") for c in channels])
+
+    async def done() -> bool:
+        return sorted((await sub.seqs.remote()).items()) == [
+            (c, [1]) for c in sorted(channels)
+        ]
+
+    await wait_for(done)
+    assert await sub.calls.remote() == 1
+
+
+async def test_since_recovers_through_the_directory() -> None:
+    """History after `since` comes back with the subscription."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config())
+    channel = "chat?roomId=hist"
+    await directory.publish([PublishItem(channel, i) for i in range(5)])
+    _, _, result = await directory.subscribe(channel, "gw", recorder(), None, since=2)
+    assert result.recovered
+    assert [m.seq for m in result.missed] == [3, 4, 5]
+    complete, missed = await directory.history(channel, 4, result.epoch)
+    assert complete
+    assert [seq for _, seq, _ in missed] == [5]
+
+
+async def test_retried_publish_with_id_is_delivered_once() -> None:
+    """The same message id twice gives one delivery and the same seq."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config())
+    sub = recorder()
+    channel = "chat?roomId=dedup"
+    await directory.subscribe(channel, "gw", sub, None)
+    first = await directory.publish([PublishItem(channel, "x", "id-1")])
+    again = await directory.publish([PublishItem(channel, "x", "id-1")])
+    assert first == again == [1]
+    await directory.publish([PublishItem(channel, "y")])
+
+    async def done() -> bool:
+        return (await sub.seqs.remote()).get(channel) == [1, 2]
+
+    await wait_for(done)
+
+
+async def test_refusal_crosses_the_actor_boundary() -> None:
+    """A refused subscription raises SubscriptionRefused in the caller."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config(room=RoomConfig()))
+    with pytest.raises(SubscriptionRefused) as refused:
+        await directory.subscribe("users:alice:queries:q", "gw", recorder(), "bob")
+    assert refused.value.code == "forbidden"
+
+
+async def test_get_or_create_from_several_processes_yields_one_host() -> None:
+    """Drivers racing on one room name all reach the same actor."""
+    config = fresh_config(shards=1)
+    script = textwrap.dedent(
+        f"""
+        import asyncio, ray
+        from partyray.actors import DirectoryConfig, PublishItem, RoomDirectory, RoomConfig, allow_all
+        from partyray.partitioning import Fixed
+        ray.init(address="auto", namespace="x", log_to_driver=False)
+        config = DirectoryConfig(namespace={config.namespace!r}, shards=1,
+                                 room=RoomConfig(check=allow_all))
+        async def main():
+            directory = RoomDirectory(Fixed("race"), config)
+            seqs = await directory.publish([PublishItem("c", i) for i in range(10)])
+            handle = await directory.host(directory.locate(directory.strategy.resolve("c")))
+            print(handle._actor_id.hex(), max(seqs))
+        asyncio.run(main())
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=90)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len({out[0] for out in outputs}) == 1
+    assert sorted(int(out[1]) for out in outputs)[-1] == 30
+
+
+async def test_host_survives_its_creator_and_restarts_with_new_incarnation() -> None:
+    """Hosts are detached; a killed one comes back empty with a new incarnation."""
+    import ray
+
+    directory = RoomDirectory(RemultPartykit(), fresh_config())
+    channel = "chat?roomId=fault"
+    ref, incarnation, _ = await directory.subscribe(channel, "gw", recorder(), None)
+    await directory.publish([PublishItem(channel, 1)])
+    handle = await directory.host(ref)
+    ray.kill(handle, no_restart=False)
+    # The call rides out the restart and lands in a fresh host.
+    ref2, incarnation2, result = await directory.subscribe(
+        channel, "gw", recorder(), None, since=1
+    )
+    assert ref2 == ref
+    assert incarnation2 != incarnation
+    assert not result.recovered
+    assert result.seq == 0
+
+
+async def test_dedicated_room_gets_its_own_actor_and_exits_when_idle() -> None:
+    """A dedicated room is its own named actor; idle, it exits and is made again."""
+    import ray
+
+    strategy = Dedicated(RemultPartykit(), {"room:hot"})
+    config = fresh_config(room=RoomConfig(check=allow_all, idle_timeout=0.5))
+    directory = RoomDirectory(strategy, config)
+    _, ref = directory.resolve("c?roomId=hot")
+    assert ref.dedicated
+    assert ref.name == "room/room:hot"
+    assert await directory.publish([PublishItem("c?roomId=hot", 1)]) == [1]
+    ray.get_actor(ref.name, namespace=config.namespace)
+
+    def gone() -> bool:
+        try:
+            ray.get_actor(ref.name, namespace=config.namespace)
+        except ValueError:
+            return True
+        return False
+
+    deadline = time.monotonic() + 15
+    while not gone() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert gone()
+    # The next use creates it again, numbering afresh.
+    assert await directory.publish([PublishItem("c?roomId=hot", 2)]) == [1]
+
+
+async def test_strict_region_nobody_has_fails_fast() -> None:
+    """A strict placement in a region no node carries fails at once, clearly."""
+    strategy = WithRegion(RemultPartykit(), lambda channel, room: "mars", strict=True)
+    directory = RoomDirectory(strategy, fresh_config())
+    started = time.monotonic()
+    with pytest.raises(
+        PlacementError, match="no node of the cluster is in region 'mars'"
+    ):
+        await directory.publish([PublishItem("c?roomId=r", 1)])
+    assert time.monotonic() - started < 5
+
+
+async def test_soft_region_nobody_has_is_placed_anyway() -> None:
+    """A region hint that no node can honour is ignored, not fatal."""
+    strategy = WithRegion(RemultPartykit(), lambda channel, room: "mars")
+    directory = RoomDirectory(strategy, fresh_config())
+    assert await directory.publish([PublishItem("c?roomId=r", 1)]) == [1]
+
+
+def test_shard_choice_is_stable_and_spread() -> None:
+    """Rendezvous hashing: stable, spread, and few moves when the pool grows."""
+    rooms = [f"user:{i}" for i in range(2000)]
+    four = [shard_for(r, 4) for r in rooms]
+    assert four == [shard_for(r, 4) for r in rooms]
+    counts = [four.count(s) for s in range(4)]
+    assert min(counts) > 350
+    five = [shard_for(r, 5) for r in rooms]
+    moved = sum(1 for a, b in zip(four, five, strict=True) if a != b)
+    assert moved < 2000 * 0.3
+    assert all(b == 4 for a, b in zip(four, five, strict=True) if a != b)
