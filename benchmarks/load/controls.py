@@ -1,0 +1,60 @@
+"""The shared signals between the harness and its load processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from multiprocessing.context import SpawnContext
+from typing import Any
+
+__all__ = ["Controls", "watch"]
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Events, queues and the progress array, created in the harness.
+
+    ``progress[slot]`` is the number of deliveries subscriber process ``slot``
+    has seen so far; each process writes only its own cell, so no lock is
+    needed. ``ready`` carries one message per process once it is connected;
+    ``results`` carries subscriber reports, ``published`` the publisher's.
+    """
+
+    go: Any
+    stop: Any
+    drop: Any
+    progress: Any
+    ready: Any
+    results: Any
+    published: Any
+
+    @classmethod
+    def create(cls, ctx: SpawnContext, slots: int) -> Controls:
+        """New controls for ``slots`` subscriber processes."""
+        return cls(
+            go=ctx.Event(),
+            stop=ctx.Event(),
+            drop=ctx.Event(),
+            progress=ctx.Array("q", max(slots, 1), lock=False),
+            ready=ctx.Queue(),
+            results=ctx.Queue(),
+            published=ctx.Queue(),
+        )
+
+    def delivered(self) -> int:
+        """Deliveries seen by all subscriber processes so far."""
+        return int(sum(self.progress[:]))
+
+
+async def watch(
+    event: Any, flag: asyncio.Event, deadline: float, period: float = 0.005
+) -> None:
+    """Set ``flag`` when the process-shared ``event`` is set or ``deadline`` passes.
+
+    ``deadline`` is a :func:`time.monotonic` value; it is what makes every
+    load process stop by itself even if the harness dies.
+    """
+    while not event.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(period)
+    flag.set()

@@ -1,0 +1,54 @@
+"""What the harness needs from a target: start it, know its URLs, stop it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from benchmarks.targets.process import ServerProcess
+
+__all__ = ["Endpoint", "Target", "TargetUnavailable"]
+
+
+class TargetUnavailable(RuntimeError):
+    """A target cannot run on this machine; the message says why."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a started target listens and how it takes publishes.
+
+    ``http_publish`` is true when ``POST /publish`` with ``token`` works; the
+    ``publish`` scenario falls back to WebSocket frames otherwise.
+    """
+
+    name: str
+    ws_url: str
+    http_url: str
+    token: str
+    http_publish: bool
+    supports_since: bool
+    notes: tuple[str, ...] = field(default=())
+
+
+class Target(Protocol):
+    """A server under test."""
+
+    name: str
+
+    def unavailable_reason(self) -> str | None:
+        """Why this target cannot run here, or ``None`` when it can."""
+        ...
+
+    def start(self, workdir: Path) -> Endpoint:
+        """Start the servers and wait until they answer; raise on failure."""
+        ...
+
+    def processes(self) -> list[ServerProcess]:
+        """The started server processes, each the root of a tree to measure."""
+        ...
+
+    def stop(self) -> None:
+        """Stop every server process and its descendants."""
+        ...
