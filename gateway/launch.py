@@ -1,0 +1,119 @@
+"""Starting, restarting and stopping a group of gateway actors from a driver."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from .actor import GatewayActor
+from .config import GatewayConfig
+
+__all__ = ["GatewayGroup", "free_port"]
+
+logger = logging.getLogger("partyray.gateway")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class GatewayGroup:
+    """Gateway actors sharing one port. Needs ``ray.init`` to have run.
+
+    The actors are owned by the process that started them and die with it, so
+    stopping the driver leaves no gateway behind; room hosts are detached and
+    outlive gateways.
+    """
+
+    def __init__(self, config: GatewayConfig, actors: list[Any]) -> None:
+        self.config = config
+        self._actors = actors
+
+    @classmethod
+    def start(
+        cls, config: GatewayConfig, count: int = 1, *, timeout: float = 60.0
+    ) -> GatewayGroup:
+        """Start ``count`` gateways and wait until every one serves."""
+        if count < 1:
+            raise ValueError("a gateway group needs at least one gateway")
+        if config.port == 0:
+            config = replace(config, port=free_port(config.host))
+        group = cls(config, [])
+        import ray
+
+        group._actors = [group._spawn(i) for i in range(count)]
+        ray.get([a.start.remote() for a in group._actors], timeout=timeout)
+        group.wait_healthy(timeout)
+        return group
+
+    def _spawn(self, index: int) -> Any:
+        import ray
+
+        cls = ray.remote(GatewayActor)
+        return cls.options(
+            num_cpus=0,
+            max_concurrency=100_000,
+            max_restarts=0,
+            enable_task_events=False,
+        ).remote(self.config, index)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.config.host}:{self.config.port}"
+
+    @property
+    def actors(self) -> list[Any]:
+        return list(self._actors)
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Poll ``/health`` until it answers 200."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.http_url}/health", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gateway at {self.http_url} is not healthy")
+            time.sleep(0.1)
+
+    def statistics(self) -> list[Any]:
+        """Each gateway's statistics, in order."""
+        import ray
+
+        return list(ray.get([a.statistics.remote() for a in self._actors]))
+
+    def restart(self, index: int = 0, *, timeout: float = 60.0) -> None:
+        """Kill gateway ``index`` abruptly and start a new one on the same port."""
+        import ray
+
+        ray.kill(self._actors[index], no_restart=True)
+        actor = self._spawn(index)
+        ray.get(actor.start.remote(), timeout=timeout)
+        self._actors[index] = actor
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close every connection cleanly, then end the actors."""
+        import ray
+
+        try:
+            ray.get([a.stop.remote() for a in self._actors], timeout=timeout)
+        except Exception:
+            logger.warning("gateways did not stop cleanly", exc_info=True)
+        for actor in self._actors:
+            ray.kill(actor, no_restart=True)
+        self._actors = []
