@@ -320,7 +320,8 @@ class Link:
             # Re-subscribe everything carried; a first connect sends the
             # subscribes that waited for the socket.
             for entry in list(self._channels.values()):
-                await self._send_subscribe(ws, entry)
+                if self._channels.get(entry.name) is entry:
+                    await self._send_subscribe(ws, entry)
             self._check_round()
             async for message in ws:
                 self._last_frame = loop.time()

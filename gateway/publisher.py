@@ -27,7 +27,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -49,6 +49,8 @@ logger = logging.getLogger("partyray.publisher")
 #: One message of a batch: ``(channel, data)`` or a mapping with ``channel``,
 #: ``data`` and optionally ``id``.
 MessageSpec = tuple[str, Any] | Mapping[str, Any]
+
+_Self = TypeVar("_Self", bound="_Retrying")
 
 #: HTTP statuses that a retry may cure.
 _RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -138,7 +140,7 @@ class _Retrying:
     async def aclose(self) -> None:
         """Release what the publisher holds (nothing by default)."""
 
-    async def __aenter__(self) -> _Retrying:
+    async def __aenter__(self: _Self) -> _Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
