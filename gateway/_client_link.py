@@ -402,6 +402,16 @@ class Link:
                 await self._owner.deliver(self, list(entry.listeners), data)
             finally:
                 self._reader_waiting = False
+        elif verdict is Verdict.LOST:
+            counters.recoveries_failed += 1
+            logger.warning(
+                "link %s: replay of %r broke off before seq %d; reporting a loss",
+                self.key,
+                entry.name,
+                seq,
+            )
+            self._owner.recovery_finished(self, reconnect=False, lost=True)
+            await self._owner.deliver(self, list(entry.listeners), data)
         elif verdict is Verdict.DUPLICATE:
             counters.duplicates_dropped += 1
         elif verdict is Verdict.GAP:

@@ -9,6 +9,11 @@ judges every data frame against it:
 * ``seq > last + 1``: a gap; ask the room again with ``since=last`` and drop
   frames past the gap until the answer comes, since the replay resends them.
 
+An answer that says ``recovered`` promises the replay next, in order. A first
+frame after it that still skips ahead breaks the promise: it is delivered and
+reported as a loss rather than asked for again, so a room that cannot keep
+its word does not draw a subscribe per frame.
+
 No I/O and no clock: the socket layer feeds frames in and acts on verdicts.
 """
 
@@ -26,6 +31,7 @@ class Verdict(enum.Enum):
     DUPLICATE = "duplicate"
     GAP = "gap"
     SKIP = "skip"
+    LOST = "lost"
 
 
 class ChannelSequence:
@@ -37,12 +43,13 @@ class ChannelSequence:
     acknowledgement.
     """
 
-    __slots__ = ("epoch", "last", "pending")
+    __slots__ = ("_replay_to", "epoch", "last", "pending")
 
     def __init__(self) -> None:
         self.last: int | None = None
         self.epoch: str | None = None
         self.pending = False
+        self._replay_to: int | None = None
 
     def request(self) -> int | None:
         """Mark a subscribe as sent and return the ``since`` it must carry.
@@ -50,6 +57,7 @@ class ChannelSequence:
         ``None`` for a first subscription, the last delivered seq otherwise.
         """
         self.pending = True
+        self._replay_to = None
         return self.last
 
     def socket_lost(self) -> None:
@@ -64,11 +72,18 @@ class ChannelSequence:
             return Verdict.DUPLICATE
         if seq == self.last + 1:
             self.last = seq
+            if self._replay_to is not None and seq >= self._replay_to:
+                self._replay_to = None
             return Verdict.DELIVER
 
         # Past a gap. While a recovery is already asked for, its replay will
         # resend this frame in order, so it is dropped here.
-        return Verdict.SKIP if self.pending else Verdict.GAP
+        if self.pending:
+            return Verdict.SKIP
+        if self._replay_to is not None:
+            self.last, self._replay_to = seq, None
+            return Verdict.LOST
+        return Verdict.GAP
 
     def on_ack(self, seq: int, recovered: bool, epoch: str | None) -> bool:
         """Take an acknowledgement; return ``False`` when messages may be lost.
@@ -90,5 +105,6 @@ class ChannelSequence:
         continuous = recovered and same_life and seq >= self.last
         if not continuous:
             self.last = seq
+        self._replay_to = seq if seq > self.last else None
         self.epoch = epoch if epoch is not None else self.epoch
         return continuous

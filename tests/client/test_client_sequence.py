@@ -86,6 +86,25 @@ def test_unasked_ack_after_a_room_restart() -> None:
     assert state.on_data(1) is Verdict.DELIVER
 
 
+def test_a_broken_replay_promise_is_a_loss() -> None:
+    """A recovered ack followed by a frame past the gap is reported, not re-asked."""
+    state = acked(5)
+    state.request()
+    assert state.on_ack(9, True, "e1")
+    assert state.on_data(10) is Verdict.LOST
+    assert state.last == 10
+    assert state.on_data(12) is Verdict.GAP
+
+
+def test_a_completed_replay_ends_the_promise() -> None:
+    """Once the replay reaches the acked seq, a later jump is an ordinary gap."""
+    state = acked(5)
+    state.request()
+    assert state.on_ack(7, True, "e1")
+    assert [state.on_data(s) for s in (6, 7)] == [Verdict.DELIVER] * 2
+    assert state.on_data(9) is Verdict.GAP
+
+
 def test_lost_socket_forgets_the_request() -> None:
     """After a lost socket, frames past a gap count as a new gap."""
     state = acked(5)
