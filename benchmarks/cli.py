@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="messages/s in rate mode")
     p.add_argument("--duration", type=float, help="seconds of a rate-mode run")
     p.add_argument("--modes", type=_names, help="saturated,rate")
-    p.add_argument("--window", type=int, default=50, help="saturated: messages in flight")
+    p.add_argument("--window", type=int, default=20, help="saturated: messages in flight")
     p.add_argument("--batch", type=int, default=10, help="publish: messages per request")
     p.add_argument("--http-concurrency", type=int, default=4)
     p.add_argument("--load-procs", type=int, default=2, help="subscriber processes")

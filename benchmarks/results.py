@@ -41,8 +41,8 @@ def summarize(
     deliveries = sum(s.deliveries for s in subs)
     unique = sum(sum(s.unique_per_channel.values()) for s in subs)
     expected = 0
-    if pub is not None and spec.publisher is not None:
-        fanout = spec.publisher.fanout
+    if pub is not None:
+        fanout = raw.fanout
         expected = sum(n * fanout[c] for c, n in pub.sent_per_channel.items())
     last_ns = max((s.last_ns for s in subs), default=0)
     first_ns = pub.first_ns if pub is not None and pub.first_ns else 0

@@ -40,7 +40,7 @@ class Options:
     rate: float | None = None
     duration: float | None = None
     modes: tuple[str, ...] | None = None
-    window: int = 50
+    window: int = 20
     batch: int = 10
     http_concurrency: int = 4
     load_procs: int = 2

@@ -17,7 +17,8 @@ class Controls:
 
     ``progress[slot]`` is the number of deliveries subscriber process ``slot``
     has seen so far; each process writes only its own cell, so no lock is
-    needed. ``ready`` carries one message per process once it is connected;
+    needed. ``fanout[c]`` counts the subscriptions to channel ``c`` that were
+    acknowledged (under its lock), so a failed connection is not waited for. ``ready`` carries one message per process once it is connected;
     ``results`` carries subscriber reports, ``published`` the publisher's.
     """
 
@@ -25,18 +26,20 @@ class Controls:
     stop: Any
     drop: Any
     progress: Any
+    fanout: Any
     ready: Any
     results: Any
     published: Any
 
     @classmethod
-    def create(cls, ctx: SpawnContext, slots: int) -> Controls:
-        """New controls for ``slots`` subscriber processes."""
+    def create(cls, ctx: SpawnContext, slots: int, channels: int) -> Controls:
+        """New controls for ``slots`` subscriber processes and ``channels``."""
         return cls(
             go=ctx.Event(),
             stop=ctx.Event(),
             drop=ctx.Event(),
             progress=ctx.Array("q", max(slots, 1), lock=False),
+            fanout=ctx.Array("q", max(channels, 1)),
             ready=ctx.Queue(),
             results=ctx.Queue(),
             published=ctx.Queue(),

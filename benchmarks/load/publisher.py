@@ -4,7 +4,7 @@ Message ``k`` goes to channel ``order[k % len(order)]`` with the data
 ``{"t": <send time, ns since the epoch>, "n": <counter on that channel>}``.
 At a fixed ``rate`` messages leave on a schedule; saturated, the publisher
 keeps at most ``window`` messages' worth of deliveries outstanding (read from
-the subscribers' progress array), and after a second without progress sends
+the subscribers' progress array, against the subscriptions actually made), and after a second without progress sends
 on anyway and counts a stall, so a lossy target cannot hang the run.
 """
 
@@ -43,8 +43,15 @@ class _Publisher:
         self.first_ns = 0
         self.last_ns = 0
         self.cpu_at_go = 0.0
-        fanouts = [plan.fanout[c] for c in set(plan.order)] or [1]
-        self.window_deliveries = plan.window * max(1.0, sum(fanouts) / len(fanouts))
+        self.fanout = list(plan.fanout)
+        self.window_deliveries = float(plan.window)
+
+    def _on_go(self) -> None:
+        # Subscriptions are all made by now: count what each message should reach.
+        self.cpu_at_go = time.process_time()
+        self.fanout = list(self.controls.fanout[:])
+        fanouts = [self.fanout[c] for c in set(self.plan.order)] or [1]
+        self.window_deliveries = self.plan.window * max(1.0, sum(fanouts) / len(fanouts))
 
     async def run(self) -> None:
         deadline = time.monotonic() + self.plan.deadline_s
@@ -91,7 +98,7 @@ class _Publisher:
         index = self.plan.order[k % len(self.plan.order)]
         counter = self.sent.get(index, 0) + 1
         self.sent[index] = counter
-        self.expected += self.plan.fanout[index]
+        self.expected += self.fanout[index]
         now = time.time_ns()
         if not self.first_ns:
             self.first_ns = now
@@ -115,7 +122,7 @@ class _Publisher:
             if time.perf_counter() - waited > _STALL_S:
                 self.stalls += 1
                 break
-            await asyncio.sleep(0.0005)
+            await asyncio.sleep(0.002)
         return True
 
     async def _run_ws(
@@ -124,7 +131,7 @@ class _Publisher:
         await ws.recv()
         self.controls.ready.put(("publisher", 0, time.time(), time.time(), 1))
         await go.wait()
-        self.cpu_at_go = time.process_time()
+        self._on_go()
         started = time.perf_counter()
         k = 0
         try:
@@ -161,7 +168,7 @@ class _Publisher:
         ) as client:
             self.controls.ready.put(("publisher", 0, time.time(), time.time(), 1))
             await go.wait()
-            self.cpu_at_go = time.process_time()
+            self._on_go()
             started = time.perf_counter()
             state = {"k": 0}
             post = self._poster(client, started, stop, state)

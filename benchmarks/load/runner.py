@@ -71,6 +71,7 @@ class RawRun:
     end: float
     memory_before: MemoryReading
     memory_idle: MemoryReading
+    fanout: list[int] = field(default_factory=list)
     load_pids: list[int] = field(default_factory=list)
     timed_out: bool = False
 
@@ -101,7 +102,7 @@ def run_load(
     report = progress or (lambda phase, done, total: None)
     ctx = multiprocessing.get_context("spawn")
     plans = _subscriber_plans(spec, url)
-    controls = Controls.create(ctx, len(plans))
+    controls = Controls.create(ctx, len(plans), len(spec.channels))
     memory_before = sampler.memory_now()
     workers: list[BaseProcess] = [
         ctx.Process(target=subscriber_main, args=(plan, controls), daemon=True)
@@ -147,6 +148,7 @@ def _drive(
     if spec.settle_s:
         time.sleep(spec.settle_s)
     memory_idle = sampler.memory_now()
+    fanout = list(controls.fanout[:])
 
     # Publish, and schedule the drop for the reconnect scenario.
     go = time.time()
@@ -169,8 +171,7 @@ def _drive(
         report("deliver", delivered, spec.expected_deliveries)
         if publisher is not None:
             expected = sum(
-                sent * spec.publisher.fanout[index]
-                for index, sent in publisher.sent_per_channel.items()
+                sent * fanout[index] for index, sent in publisher.sent_per_channel.items()
             )
             if delivered >= expected or now - last_change > spec.drain_s:
                 break
@@ -194,6 +195,7 @@ def _drive(
         end=end,
         memory_before=memory_before,
         memory_idle=memory_idle,
+        fanout=fanout,
         load_pids=[w.pid for w in workers if w.pid is not None],
         timed_out=timed_out and spec.publisher is not None,
     )

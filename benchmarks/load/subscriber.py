@@ -137,6 +137,8 @@ class _Subscribers:
                     if kind == "connected" and frame.get("channel") in pending:
                         pending.discard(frame["channel"])
                         self._on_ack(conn, frame)
+                        if not conn.returns:
+                            self._count_subscription(conn.channels[frame["channel"]])
                     elif kind == "data":
                         self._on_data(conn, frame, time.time_ns())
                     elif kind == "error":
@@ -187,6 +189,11 @@ class _Subscribers:
                 self._error(f"closed: {exc!r}")
         finally:
             ws.transport.abort()
+
+    def _count_subscription(self, index: int) -> None:
+        fanout = self.controls.fanout
+        with fanout.get_lock():
+            fanout[index] += 1
 
     def _on_ack(self, conn: _Connection, frame: dict[str, Any]) -> None:
         back = conn.returns.get(frame["channel"])

@@ -25,12 +25,18 @@ DATABASES: dict[str, object] = {}
 USE_TZ = True
 
 # The default capacity (100 messages per channel) drops silently under fan-out
-# bursts; a large one makes loss show up as latency instead.
+# bursts; a large one makes loss show up as latency instead. The Redis pool is
+# widened too: redis-py raises "Too many connections" rather than waiting, and
+# a connection storm of group_add calls otherwise fails handshakes.
+_REDIS = {
+    "address": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    "max_connections": 5000,
+}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")],
+            "hosts": [_REDIS],
             "capacity": 100_000,
             "expiry": 120,
         },
