@@ -190,11 +190,6 @@ async def test_restart_under_subscribers_loses_nothing_silently(group: Any) -> N
         await connection.close()
 
 
-@pytest.mark.xfail(
-    reason="gateway hub sets the subscription's last_seq to the ack seq before "
-    "sending the since replay, so the replay is never sent",
-    strict=False,
-)
 async def test_messages_published_while_the_gateway_is_down_are_replayed(
     group: Any,
 ) -> None:
