@@ -61,20 +61,30 @@ def parser() -> argparse.ArgumentParser:
         "Django Channels, with the same load, in the same run.",
     )
     p.add_argument("scenario", choices=(*SCENARIOS, "all"))
-    p.add_argument("--targets", type=_names, default=None, help="partyray,plain,channels")
+    p.add_argument(
+        "--targets", type=_names, default=None, help="partyray,plain,channels"
+    )
     p.add_argument("--subscribers", type=_ints, help="sizes, e.g. 100,1000")
-    p.add_argument("--rooms", type=int, help="rooms (rooms, publish, connect, reconnect)")
+    p.add_argument(
+        "--rooms", type=int, help="rooms (rooms, publish, connect, reconnect)"
+    )
     p.add_argument("--messages", type=int, help="messages per saturated run")
     p.add_argument("--rate", type=float, help="messages/s in rate mode")
     p.add_argument("--duration", type=float, help="seconds of a rate-mode run")
     p.add_argument("--modes", type=_names, help="saturated,rate")
-    p.add_argument("--window", type=int, default=20, help="saturated: messages in flight")
-    p.add_argument("--batch", type=int, default=10, help="publish: messages per request")
+    p.add_argument(
+        "--window", type=int, default=20, help="saturated: messages in flight"
+    )
+    p.add_argument(
+        "--batch", type=int, default=10, help="publish: messages per request"
+    )
     p.add_argument("--http-concurrency", type=int, default=4)
     p.add_argument("--load-procs", type=int, default=2, help="subscriber processes")
     p.add_argument("--gap", type=float, help="reconnect: seconds away")
     p.add_argument("--gateways", type=int, default=1, help="partyray gateways")
-    p.add_argument("--channels-server", choices=("uvicorn", "daphne"), default="uvicorn")
+    p.add_argument(
+        "--channels-server", choices=("uvicorn", "daphne"), default="uvicorn"
+    )
     p.add_argument("--tiny", action="store_true", help="tiny sizes: seconds per run")
     p.add_argument("--out", type=Path, help="results file (JSON lines)")
     p.add_argument("--no-plots", action="store_true")

@@ -29,7 +29,9 @@ def plot_throughput(records: list[dict[str, Any]], path: Path) -> Path | None:
     )
     for r in records:
         if r.get("status") == "ok" and r["deliveries"]:
-            groups[(r["scenario"], r["mode"])][r["target"]].append((r["subscribers"], r))
+            groups[(r["scenario"], r["mode"])][r["target"]].append(
+                (r["subscribers"], r)
+            )
     groups_to_draw = {
         key: by_target
         for key, by_target in groups.items()
@@ -44,7 +46,9 @@ def plot_throughput(records: list[dict[str, Any]], path: Path) -> Path | None:
         for target, points in sorted(by_target.items()):
             points.sort(key=lambda p: p[0])
             xs = [n for n, _ in points]
-            axes[row][0].plot(xs, [r["deliveries_per_s"] for _, r in points], "o-", label=target)
+            axes[row][0].plot(
+                xs, [r["deliveries_per_s"] for _, r in points], "o-", label=target
+            )
             per_cpu = [r["deliveries_per_server_cpu_s"] or 0 for _, r in points]
             axes[row][1].plot(xs, per_cpu, "o-", label=target)
         for col, title in enumerate(("deliveries/s", "deliveries per server CPU-s")):

@@ -28,7 +28,7 @@ def _extra(record: dict[str, Any]) -> str:
     parts: list[str] = []
     memory = record.get("memory")
     if memory:
-        parts.append(f"{memory['per_connection_kb_pss']:.1f} KB PSS/conn")
+        parts.append(f"{memory['per_connection_kb_uss']:.1f} KB USS/conn")
         parts.append(f"storm {record['storm_s']:.2f} s")
     if "publishes_per_s" in record:
         via = record.get("publish_via")

@@ -126,8 +126,9 @@ def _memory(raw: RawRun, connections: int) -> dict[str, Any]:
     return {
         "before_pss_mb": round(before.pss / _MB, 1),
         "idle_pss_mb": round(idle.pss / _MB, 1),
-        "before_rss_mb": round(before.rss / _MB, 1),
-        "idle_rss_mb": round(idle.rss / _MB, 1),
+        "before_uss_mb": round(before.uss / _MB, 1),
+        "idle_uss_mb": round(idle.uss / _MB, 1),
+        "per_connection_kb_uss": round((idle.uss - before.uss) / per / 1024, 2),
         "per_connection_kb_pss": round((idle.pss - before.pss) / per / 1024, 2),
         "per_connection_kb_rss": round((idle.rss - before.rss) / per / 1024, 2),
     }
@@ -138,7 +139,9 @@ def _reconnect(raw: RawRun, endpoint: Endpoint, gap: float) -> dict[str, Any]:
     returned = [r for r in records if r.acked_ns]
     caught = [r for r in returned if r.caught_up_ns is not None]
     gap_ns = gap * 1e9
-    recover = [(r.caught_up_ns - r.dropped_ns - gap_ns) / 1e9 for r in caught if r.caught_up_ns]
+    recover = [
+        (r.caught_up_ns - r.dropped_ns - gap_ns) / 1e9 for r in caught if r.caught_up_ns
+    ]
     resubscribe = [(r.acked_ns - r.dropped_ns - gap_ns) / 1e9 for r in returned]
     missed = sum(r.missed for r in returned)
     replayed = sum(r.replayed for r in returned)
@@ -156,15 +159,24 @@ def _reconnect(raw: RawRun, endpoint: Endpoint, gap: float) -> dict[str, Any]:
 
 def ratios_against_plain(records: list[dict[str, Any]]) -> None:
     """Add ``vs_plain`` to every record that has a plain twin with the same label."""
-    plain = {r["label"]: r for r in records if r.get("target") == "plain" and r.get("status") == "ok"}
+    plain = {
+        r["label"]: r
+        for r in records
+        if r.get("target") == "plain" and r.get("status") == "ok"
+    }
     for record in records:
         twin = plain.get(record.get("label", ""))
         if twin is None or record.get("status") != "ok":
             continue
-        ours, theirs = record["deliveries_per_server_cpu_s"], twin["deliveries_per_server_cpu_s"]
+        ours, theirs = (
+            record["deliveries_per_server_cpu_s"],
+            twin["deliveries_per_server_cpu_s"],
+        )
         p99, p99_plain = record["latency_ms"]["p99"], twin["latency_ms"]["p99"]
         record["vs_plain"] = {
-            "deliveries_per_server_cpu_s": round(ours / theirs, 3) if ours and theirs else None,
+            "deliveries_per_server_cpu_s": round(ours / theirs, 3)
+            if ours and theirs
+            else None,
             "latency_p99": round(p99 / p99_plain, 3) if p99 and p99_plain else None,
         }
 
@@ -174,11 +186,25 @@ def machine() -> dict[str, Any]:
     model = ""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+            model = next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in cpuinfo
+                    if line.startswith("model name")
+                ),
+                "",
+            )
     except OSError:
         pass
     versions = {}
-    for package in ("websockets", "ray", "uvicorn", "django", "channels", "channels-redis"):
+    for package in (
+        "websockets",
+        "ray",
+        "uvicorn",
+        "django",
+        "channels",
+        "channels-redis",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

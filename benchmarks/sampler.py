@@ -27,10 +27,16 @@ _Key = tuple[int, float]
 
 @dataclass(frozen=True)
 class MemoryReading:
-    """Memory of a process tree at one moment, in bytes."""
+    """Memory of a process tree at one moment, in bytes.
+
+    ``uss`` (memory private to the tree's processes) is the figure to take
+    differences of: PSS shifts whenever another process maps the same
+    libraries, as each new load process does.
+    """
 
     rss: int
     pss: int
+    uss: int
     processes: int
 
 
@@ -118,10 +124,11 @@ class ProcessTreeSampler:
             if not window and self._memory:
                 window = [self._memory[-1][1]]
         if not window:
-            return MemoryReading(0, 0, 0)
+            return MemoryReading(0, 0, 0, 0)
         return MemoryReading(
             rss=max(m.rss for m in window),
             pss=max(m.pss for m in window),
+            uss=max(m.uss for m in window),
             processes=max(m.processes for m in window),
         )
 
@@ -176,7 +183,7 @@ class ProcessTreeSampler:
         return total
 
     def _sample_memory(self) -> MemoryReading:
-        rss = pss = count = 0
+        rss = pss = uss = count = 0
         for _key, process in self._alive():
             try:
                 if not process.is_running():
@@ -187,14 +194,16 @@ class ProcessTreeSampler:
                     resident = process.memory_info().rss
                 except psutil.Error:
                     continue
-                rss, pss, count = rss + resident, pss + resident, count + 1
+                rss, pss, uss = rss + resident, pss + resident, uss + resident
+                count += 1
                 continue
             except psutil.Error:
                 continue
             rss += info.rss
             pss += getattr(info, "pss", info.rss)
+            uss += getattr(info, "uss", info.rss)
             count += 1
-        reading = MemoryReading(rss=rss, pss=pss, processes=count)
+        reading = MemoryReading(rss=rss, pss=pss, uss=uss, processes=count)
         with self._lock:
             self._memory.append((time.time(), reading))
         return reading

@@ -17,11 +17,16 @@ class Controls:
 
     ``progress[slot]`` is the number of deliveries subscriber process ``slot``
     has seen so far; each process writes only its own cell, so no lock is
-    needed. ``fanout[c]`` counts the subscriptions to channel ``c`` that were
-    acknowledged (under its lock), so a failed connection is not waited for. ``ready`` carries one message per process once it is connected;
+    needed. Subscriber processes start, put ``("spawned", slot)`` on
+    ``ready`` and wait for ``connect`` before opening connections, so the
+    server's memory can be read with every load process already running.
+    ``fanout[c]`` counts the subscriptions to channel ``c`` that were
+    acknowledged (under its lock), so a failed connection is not waited for.
+    ``ready`` carries one message per process once it is connected;
     ``results`` carries subscriber reports, ``published`` the publisher's.
     """
 
+    connect: Any
     go: Any
     stop: Any
     drop: Any
@@ -35,6 +40,7 @@ class Controls:
     def create(cls, ctx: SpawnContext, slots: int, channels: int) -> Controls:
         """New controls for ``slots`` subscriber processes and ``channels``."""
         return cls(
+            connect=ctx.Event(),
             go=ctx.Event(),
             stop=ctx.Event(),
             drop=ctx.Event(),
@@ -58,6 +64,9 @@ async def watch(
     ``deadline`` is a :func:`time.monotonic` value; it is what makes every
     load process stop by itself even if the harness dies.
     """
-    while not event.is_set() and time.monotonic() < deadline:
+    # Polled, since a process-shared event cannot wake an event loop.
+    while True:
+        if event.is_set() or time.monotonic() >= deadline:
+            break
         await asyncio.sleep(period)
     flag.set()

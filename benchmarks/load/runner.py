@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from benchmarks.load.controls import Controls
 from benchmarks.load.plan import (
@@ -103,7 +104,6 @@ def run_load(
     ctx = multiprocessing.get_context("spawn")
     plans = _subscriber_plans(spec, url)
     controls = Controls.create(ctx, len(plans), len(spec.channels))
-    memory_before = sampler.memory_now()
     workers: list[BaseProcess] = [
         ctx.Process(target=subscriber_main, args=(plan, controls), daemon=True)
         for plan in plans
@@ -117,7 +117,7 @@ def run_load(
     for worker in workers:
         worker.start()
     try:
-        return _drive(spec, controls, sampler, workers, memory_before, report)
+        return _drive(spec, controls, sampler, workers, report)
     finally:
         controls.stop.set()
         for worker in workers:
@@ -131,19 +131,32 @@ def _drive(
     controls: Controls,
     sampler: ProcessTreeSampler,
     workers: list[BaseProcess],
-    memory_before: MemoryReading,
     report: Progress,
 ) -> RawRun:
-    # Wait for every process to connect: this is the connection storm.
+    # Read the server's memory once every load process runs, then connect.
     deadline = time.monotonic() + spec.deadline_s
+    subscriber_procs = len(workers) - (spec.publisher is not None)
+    spawned = connected_procs = connected = 0
+    publisher_ready = spec.publisher is None
     storm_start, storm_end = float("inf"), 0.0
-    connected, total = 0, len(spec.connections)
-    for _ in workers:
+    total = len(spec.connections)
+    while spawned < subscriber_procs:
+        kind, *_rest = _get(controls.ready, deadline, "load processes did not start")
+        spawned += kind == "spawned"
+        publisher_ready = publisher_ready or kind == "publisher"
+    memory_before = sampler.memory_now()
+    controls.connect.set()
+
+    # Wait for every process to connect: this is the connection storm.
+    while connected_procs < subscriber_procs or not publisher_ready:
         message = _get(controls.ready, deadline, "load processes did not connect")
-        _kind, _slot, started, ended, count = message
-        if _kind == "subscriber":
+        kind, _slot, started, ended, count = message
+        if kind == "publisher":
+            publisher_ready = True
+        elif kind == "subscriber":
             storm_start, storm_end = min(storm_start, started), max(storm_end, ended)
             connected += count
+            connected_procs += 1
             report("connect", connected, total)
     if spec.settle_s:
         time.sleep(spec.settle_s)
@@ -151,6 +164,7 @@ def _drive(
     fanout = list(controls.fanout[:])
 
     # Publish, and schedule the drop for the reconnect scenario.
+    sampler.cpu_now()
     go = time.time()
     controls.go.set()
     publisher: PublisherReport | None = None
@@ -171,9 +185,13 @@ def _drive(
         report("deliver", delivered, spec.expected_deliveries)
         if publisher is not None:
             expected = sum(
-                sent * fanout[index] for index, sent in publisher.sent_per_channel.items()
+                sent * fanout[index]
+                for index, sent in publisher.sent_per_channel.items()
             )
-            if delivered >= expected or now - last_change > spec.drain_s:
+            if delivered >= expected:
+                sampler.cpu_now()
+                break
+            if now - last_change > spec.drain_s:
                 break
         if now > deadline:
             timed_out = True
@@ -201,12 +219,13 @@ def _drive(
     )
 
 
-def _get(source: "queue.Queue[object] | object", deadline: float, why: str) -> object:
+def _get(source: Any, deadline: float, why: str) -> Any:
+    # A blocking get that gives up at the deadline, so a dead process cannot hang us.
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise RunAborted(why)
         try:
-            return source.get(timeout=min(remaining, 1.0))  # type: ignore[attr-defined]
+            return source.get(timeout=min(remaining, 1.0))
         except queue.Empty:
             continue

@@ -74,7 +74,10 @@ class _Subscribers:
             asyncio.create_task(watch(self.controls.drop, self.drop_flag, deadline)),
         ]
 
-        # Open every connection, then tell the harness how long the storm took.
+        # Open every connection when told, then say how long the storm took.
+        self.controls.ready.put(("spawned", self.plan.slot, 0.0, 0.0, 0))
+        connect_now = asyncio.Event()
+        await watch(self.controls.connect, connect_now, deadline, 0.002)
         storm_start = time.time()
         for spec in self.plan.connections:
             names = {self.plan.channels[i]: i for i in spec}
@@ -83,7 +86,9 @@ class _Subscribers:
         storm_end = time.time()
         cpu_ready = time.process_time()
         ok = sum(1 for ws in opened if ws is not None)
-        self.controls.ready.put(("subscriber", self.plan.slot, storm_start, storm_end, ok))
+        self.controls.ready.put(
+            ("subscriber", self.plan.slot, storm_start, storm_end, ok)
+        )
 
         # Read until told to stop; drop and come back once if the plan says so.
         sessions = [
@@ -125,7 +130,10 @@ class _Subscribers:
                 if hello.get("type") != "connected":
                     raise ValueError(f"unexpected first frame {hello!r:.120}")
                 for channel in conn.channels:
-                    frame: dict[str, Any] = {"type": "remult:subscribe", "channel": channel}
+                    frame: dict[str, Any] = {
+                        "type": "remult:subscribe",
+                        "channel": channel,
+                    }
                     back = conn.returns.get(channel)
                     if back is not None:
                         frame["since"] = back.since
@@ -208,10 +216,10 @@ class _Subscribers:
 
     def _on_data(self, conn: _Connection, frame: dict[str, Any], now: int) -> None:
         channel = frame.get("channel")
-        tally = conn.tallies.get(channel) if isinstance(channel, str) else None
+        if not isinstance(channel, str) or channel not in conn.channels:
+            return
+        tally = conn.tallies.get(channel)
         if tally is None:
-            if channel not in conn.channels:
-                return
             tally = conn.tallies[channel] = Tally()
         data = frame["data"]
         seq = int(frame.get("seq") or 0)

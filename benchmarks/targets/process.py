@@ -112,7 +112,9 @@ class ServerProcess:
             with contextlib.suppress(psutil.Error):
                 self._seen.setdefault((child.pid, child.create_time()), child)
 
-    def stop(self, timeout: float = 10.0, extra: list[psutil.Process] | None = None) -> None:
+    def stop(
+        self, timeout: float = 10.0, extra: list[psutil.Process] | None = None
+    ) -> None:
         """Stop the whole group: SIGINT, SIGTERM, SIGKILL, then strays."""
         if self.popen is None:
             return
@@ -162,7 +164,7 @@ class ServerProcess:
 
 def _running(process: psutil.Process) -> bool:
     try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        return bool(process.is_running()) and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 

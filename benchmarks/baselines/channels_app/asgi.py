@@ -1,10 +1,12 @@
-"""The ASGI application: Django for HTTP, :class:`BenchConsumer` on any WebSocket path."""
+"""The ASGI application: Django for HTTP, :class:`BenchConsumer` on any path."""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.baselines.channels_app.settings")
+os.environ.setdefault(
+    "DJANGO_SETTINGS_MODULE", "benchmarks.baselines.channels_app.settings"
+)
 _http = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

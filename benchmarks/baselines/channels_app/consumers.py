@@ -30,7 +30,9 @@ class BenchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         """Leave every group this connection joined."""
         for channel in getattr(self, "joined", set()):
-            await self.channel_layer.group_discard(group_for(channel), self.channel_name)
+            await self.channel_layer.group_discard(
+                group_for(channel), self.channel_name
+            )
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None
@@ -53,10 +55,14 @@ class BenchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             seq, since = current_seq(channel), frame.get("since")
             recovered = since is None or (isinstance(since, int) and since >= seq)
             payload = {"subscribed": True, "seq": seq, "recovered": recovered}
-            await self._send({"type": "connected", "channel": channel, "payload": payload})
+            await self._send(
+                {"type": "connected", "channel": channel, "payload": payload}
+            )
         elif kind in _UNSUBSCRIBE:
             self.joined.discard(channel)
-            await self.channel_layer.group_discard(group_for(channel), self.channel_name)
+            await self.channel_layer.group_discard(
+                group_for(channel), self.channel_name
+            )
 
     async def bench_frame(self, event: dict[str, Any]) -> None:
         """A published frame from the channel layer, already encoded."""
