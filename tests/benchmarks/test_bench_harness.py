@@ -24,9 +24,10 @@ DELIVERING = ("fanout", "rooms", "users", "publish", "reconnect")
 def _run_cli(tmp: Path, target: str, scenario: str = "all") -> list[dict[str, Any]]:
     out = tmp / f"{target}.jsonl"
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    argv = [sys.executable, "-m", "benchmarks", scenario, "--tiny"]
+    argv += ["--targets", target, "--out", str(out), "--no-progress"]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", scenario, "--tiny"]
-        + ["--targets", target, "--out", str(out), "--no-progress"],
+        argv,
         cwd=REPO,
         env=env,
         capture_output=True,
