@@ -111,6 +111,9 @@ def build_app(
             pass
         finally:
             hub.close(connection)
+            if connection.closing is not None:
+                # Let the close frame go before the handler returns.
+                await connection.closing
 
     async def bound_room(websocket: WebSocket, room: str) -> RoomName | None:
         try:

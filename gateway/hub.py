@@ -27,8 +27,8 @@ others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -105,6 +105,8 @@ class Connection:
         self.subscriptions: dict[str, _Subscription] = {}
         self.protocol_errors = 0
         self.closed = False
+        # The task closing the socket, once a close was decided here.
+        self.closing: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self._writer = asyncio.get_running_loop().create_task(self._write())
 
@@ -123,15 +125,24 @@ class Connection:
             )
             self.close_soon(CloseCode.TRY_AGAIN_LATER, "too slow: outbound queue full")
 
-    def close_soon(self, code: CloseCode, reason: str) -> None:
-        """Stop sending and close the socket with ``code`` in the background."""
+    def close_soon(self, code: CloseCode, reason: str, *, flush: bool = False) -> None:
+        """Stop sending and close the socket with ``code`` in the background.
+
+        With ``flush`` the frames already queued (an error frame explaining
+        the close, say) are written first, for at most a second.
+        """
         if self.closed:
             return
         self.closed = True
-        self._writer.cancel()
-        self.hub.spawn(self._close(code, reason))
+        self.closing = asyncio.get_running_loop().create_task(
+            self._close(code, reason, flush)
+        )
 
-    async def _close(self, code: CloseCode, reason: str) -> None:
+    async def _close(self, code: CloseCode, reason: str, flush: bool) -> None:
+        if flush:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._queue.join(), 1.0)
+        self._writer.cancel()
         try:
             await self.socket.close(int(code), reason)
         except Exception:
@@ -143,6 +154,7 @@ class Connection:
             while True:
                 frame = await self._queue.get()
                 await self.socket.send_text(frame)
+                self._queue.task_done()
                 metrics.frames_out += 1
         except asyncio.CancelledError:
             raise
@@ -150,18 +162,11 @@ class Connection:
             # The peer went away; the receive side notices and closes.
             self.closed = True
 
-    async def flush(self, timeout: float = 5.0) -> None:
-        """Wait (bounded) until every queued frame is written."""
-        deadline = time.monotonic() + timeout
-        while not self._queue.empty() and not self.closed:
-            if time.monotonic() > deadline:
-                return
-            await asyncio.sleep(0.01)
-
     def stop(self) -> None:
-        """End the writer; the socket is already gone or being closed."""
+        """End the writer, unless a close is still writing its last frames."""
         self.closed = True
-        self._writer.cancel()
+        if self.closing is None:
+            self._writer.cancel()
 
 
 class _Channel:
@@ -393,11 +398,9 @@ class Hub:
 
         # Acknowledge, then what was missed, then what arrived meanwhile.
         connection.send(ack_frame(channel, result.seq, result.recovered, result.epoch))
-        subscription.last_seq = result.seq
         for message in result.missed:
-            if message.seq > subscription.last_seq:
-                connection.send(message.frame)
-                subscription.last_seq = message.seq
+            connection.send(message.frame)
+        subscription.last_seq = result.seq
         held = subscription.pending or []
         subscription.pending = None
         for _, seq, frame in held:
