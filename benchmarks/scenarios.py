@@ -24,6 +24,7 @@ from benchmarks.load.plan import PublisherPlan
 from benchmarks.load.runner import LoadSpec
 from benchmarks.naming import room_channel, user_channels
 from benchmarks.targets.base import Endpoint
+from benchmarks.tokens import hs256_token
 
 __all__ = ["SCENARIOS", "Case", "Options", "build", "cases"]
 
@@ -185,6 +186,10 @@ def build(case: Case, options: Options, endpoint: Endpoint) -> LoadSpec:
     expected = sum(
         case.messages * fanout[c] // max(len(order), 1) for c in range(len(channels))
     )
+    tokens = None
+    if case.scenario == "users" and endpoint.auth_secret:
+        secret = endpoint.auth_secret
+        tokens = tuple(hs256_token(secret, f"u{k}") for k in range(case.subscribers))
     reconnect = case.scenario == "reconnect"
     gap = options.gap if options.gap is not None else (0.3 if options.tiny else 0.5)
     return LoadSpec(
@@ -197,4 +202,5 @@ def build(case: Case, options: Options, endpoint: Endpoint) -> LoadSpec:
         drain_s=2.0 if options.tiny else 3.0,
         drop_at_s=case.duration / 3 if reconnect else None,
         drop_gap_s=gap,
+        tokens=tokens,
     )

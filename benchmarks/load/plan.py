@@ -21,7 +21,8 @@ class SubscriberPlan:
     subscribes to. ``slot`` is this process's cell in the shared progress
     array. ``drop_gap`` is set for the reconnect scenario: on the drop signal
     every connection closes, waits that long and subscribes again with
-    ``since``. ``deadline_s`` bounds the process's whole life.
+    ``since``. ``deadline_s`` bounds the process's whole life. ``tokens``,
+    when set, holds one token per connection, sent as ``?token=``.
     """
 
     slot: int
@@ -33,6 +34,7 @@ class SubscriberPlan:
     deadline_s: float = 300.0
     drop_gap: float | None = None
     sample_cap: int = 400_000
+    tokens: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class LoadSpec:
     drop_at_s: float | None = None
     drop_gap_s: float = 0.5
     deadline_s: float = 300.0
+    tokens: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -88,6 +89,7 @@ def _subscriber_plans(spec: LoadSpec, url: str) -> list[SubscriberPlan]:
             connect_concurrency=spec.connect_concurrency,
             deadline_s=spec.deadline_s,
             drop_gap=spec.drop_gap_s if spec.drop_at_s is not None else None,
+            tokens=spec.tokens[slot::procs] if spec.tokens else None,
         )
         for slot in range(procs)
     ]

@@ -45,6 +45,7 @@ class _Return:
 
 @dataclass
 class _Connection:
+    url: str
     channels: dict[str, int]
     tallies: dict[str, Tally] = field(default_factory=dict)
     returns: dict[str, _Return] = field(default_factory=dict)
@@ -79,9 +80,11 @@ class _Subscribers:
         connect_now = asyncio.Event()
         await watch(self.controls.connect, connect_now, deadline, 0.002)
         storm_start = time.time()
-        for spec in self.plan.connections:
+        tokens = self.plan.tokens
+        for n, spec in enumerate(self.plan.connections):
             names = {self.plan.channels[i]: i for i in spec}
-            self.connections.append(_Connection(channels=names))
+            url = f"{self.plan.url}?token={tokens[n]}" if tokens else self.plan.url
+            self.connections.append(_Connection(url=url, channels=names))
         opened = await asyncio.gather(*(self._open(c) for c in self.connections))
         storm_end = time.time()
         cpu_ready = time.process_time()
@@ -116,7 +119,7 @@ class _Subscribers:
 
     async def _connect_and_subscribe(self, conn: _Connection) -> ClientConnection:
         ws = await connect(
-            self.plan.url,
+            conn.url,
             compression=None,
             proxy=None,
             open_timeout=self.plan.open_timeout,

@@ -21,6 +21,7 @@ class Endpoint:
 
     ``http_publish`` is true when ``POST /publish`` with ``token`` works; the
     ``publish`` scenario falls back to WebSocket frames otherwise.
+    ``auth_secret`` is set when connections must carry a signed identity.
     """
 
     name: str
@@ -29,6 +30,7 @@ class Endpoint:
     token: str
     http_publish: bool
     supports_since: bool
+    auth_secret: str | None = None
     notes: tuple[str, ...] = field(default=())
 
 

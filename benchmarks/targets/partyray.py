@@ -58,9 +58,11 @@ class PartyrayTarget:
             raise FileNotFoundError("no partyray executable")
         port = free_port()
         token = secrets.token_urlsafe(16)
+        secret = secrets.token_urlsafe(24)
         argv = [exe, "serve", "--host", "127.0.0.1", "--port", str(port)]
         argv += ["--gateways", str(self.gateways), "--publish-token", token]
-        argv += ["--allow-client-publish", "--log-level", "warning"]
+        argv += ["--auth-secret", secret, "--allow-client-publish"]
+        argv += ["--log-level", "warning"]
         self._server = ServerProcess("partyray", argv, workdir / "partyray.log")
         self._server.start()
         self._server.wait_ready(port, timeout=self.ready_timeout)
@@ -71,6 +73,7 @@ class PartyrayTarget:
             token=token,
             http_publish=True,
             supports_since=True,
+            auth_secret=secret,
             notes=(f"{self.gateways} gateway(s)",),
         )
 
