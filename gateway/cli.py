@@ -122,9 +122,6 @@ def serve(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
     embedded = args.address is None
     init: dict[str, Any] = {
         "namespace": "partyray",
@@ -137,6 +134,10 @@ def serve(args: argparse.Namespace) -> int:
     else:
         init["address"] = args.address
     ray.init(**init)
+    # After ray.init, which installs a SIGTERM handler of its own that exits
+    # at once: a stop signal must let the gateways close their sockets first.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     group = None
     try:
         group = GatewayGroup.start(config, args.gateways)
