@@ -1,10 +1,11 @@
 """The room directory: get or create any room by name, wherever it is hosted.
 
 A room lives in one of a bounded pool of shard hosts, chosen by rendezvous
-hashing of its name, or, when its placement asks for it, in a dedicated host of
-its own. Hosts are named, detached Ray actors, got or created by name, so that
-every process that asks for a room reaches the same one; each directory caches
-the handles it has looked up.
+hashing of its name (rooms placed in a region have a pool of that region's),
+or, when its placement asks for it, in a dedicated host of its own. Hosts are
+named, detached Ray actors, got or created by name, so that every process that
+asks for a room reaches the same one; each directory caches the handles it has
+looked up.
 
 Calls to a host that is restarting are retried until ``call_timeout``; a call
 to a dedicated host that exited (idle) creates it again. A placement that no
@@ -126,6 +127,13 @@ class RoomDirectory:
         if placement.dedicated:
             return HostRef(f"room/{address.name}", True, placement)
         shard = shard_for(address.name, self.config.shards)
+        if placement.region is not None:
+            # Each region has a pool of its own, so that a shard placed for one
+            # region's room never carries another region's.
+            strict = "!" if placement.strict else ""
+            return HostRef(
+                f"shard/{placement.region}{strict}/{shard}", False, placement
+            )
         return HostRef(f"shard/{shard}", False, placement)
 
     def resolve(self, channel: str) -> tuple[RoomAddress, HostRef]:

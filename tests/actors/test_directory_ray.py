@@ -260,3 +260,16 @@ def test_shard_choice_is_stable_and_spread() -> None:
     moved = sum(1 for a, b in zip(four, five, strict=True) if a != b)
     assert moved < 2000 * 0.3
     assert all(b == 4 for a, b in zip(four, five, strict=True) if a != b)
+
+
+def test_regional_rooms_get_a_pool_of_their_own() -> None:
+    """Rooms with a region never share a shard with rooms of another placement."""
+    strategy = WithRegion(
+        RemultPartykit(), lambda channel, room: "eu" if room.endswith("eu") else None
+    )
+    directory = RoomDirectory(strategy, fresh_config(shards=1))
+    _, plain = directory.resolve("c?roomId=here")
+    _, regional = directory.resolve("c?roomId=there-eu")
+    assert plain.name == "shard/0"
+    assert regional.name == "shard/eu/0"
+    assert regional.placement.region == "eu"
