@@ -102,7 +102,7 @@ def summarize(
         },
         "load": {"cpu_s": round(load_cpu, 3), "peak_rss_mb": round(load_rss / _MB, 1)},
         "deliveries_per_server_cpu_s": round(deliveries / server_cpu, 1)
-        if server_cpu > 0
+        if server_cpu > 0 and deliveries
         else None,
         "notes": list(endpoint.notes),
         "errors": errors[:5],
