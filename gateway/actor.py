@@ -96,6 +96,8 @@ class GatewayActor:
                 log_level=config.log_level.lower(),
                 ws="websockets-sansio",
                 ws_max_size=config.limits.max_frame,
+                # Frames are written whole by the hub (see wire.py): no deflate.
+                ws_per_message_deflate=False,
                 ws_ping_interval=None,
                 timeout_graceful_shutdown=3,
             )

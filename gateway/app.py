@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from partyray.actors import PublishItem
@@ -22,6 +23,7 @@ from .config import GatewayConfig
 from .hub import Hub
 from .metrics import render_prometheus
 from .protocol import CloseCode
+from .wire import Wire
 
 __all__ = ["TOKEN_COOKIE", "build_app"]
 
@@ -57,8 +59,8 @@ def build_app(
     verifier: TokenVerifier | None,
     health: HealthCheck,
     name: str = "0",
-) -> FastAPI:
-    """The gateway's app: every endpoint of ``docs/protocol.md`` over ``hub``."""
+) -> ASGIApp:
+    """The gateway's ASGI app: every endpoint of ``docs/protocol.md`` over ``hub``."""
     app = FastAPI(title="partyray gateway", docs_url=None, redoc_url=None)
     limits = config.limits
     publish_token = config.publish_token.encode()
@@ -93,7 +95,7 @@ def build_app(
 
         await websocket.accept()
         connection = hub.open(
-            websocket, principal=principal, room=room, connection_id=connection_id
+            Wire(websocket), principal=principal, room=room, connection_id=connection_id
         )
         try:
             while not connection.closed:
@@ -122,21 +124,23 @@ def build_app(
             await websocket.send_denial_response(_error(400, str(error)))
             return None
 
-    @app.websocket("/party/{party}")
-    async def party_socket(websocket: WebSocket, party: str) -> None:
-        name = await bound_room(websocket, websocket.query_params.get("room", ""))
-        if name is not None:
-            await serve_socket(websocket, name, websocket.query_params.get("_pk"))
-
-    @app.websocket("/parties/{party}/{room}")
-    async def parties_socket(websocket: WebSocket, party: str, room: str) -> None:
+    async def route_socket(websocket: WebSocket) -> None:
+        # /party/{party}?room=R, /parties/{party}/{room}, /ws
+        parts = websocket.url.path.strip("/").split("/")
+        connection_id = websocket.query_params.get("_pk")
+        if parts == ["ws"]:
+            await serve_socket(websocket, None, connection_id)
+            return
+        if len(parts) == 2 and parts[0] == "party":
+            room = websocket.query_params.get("room", "")
+        elif len(parts) == 3 and parts[0] == "parties":
+            room = parts[2]
+        else:
+            await websocket.send_denial_response(_error(404, "no such endpoint"))
+            return
         name = await bound_room(websocket, room)
         if name is not None:
-            await serve_socket(websocket, name, websocket.query_params.get("_pk"))
-
-    @app.websocket("/ws")
-    async def multiplexed_socket(websocket: WebSocket) -> None:
-        await serve_socket(websocket, None, websocket.query_params.get("_pk"))
+            await serve_socket(websocket, name, connection_id)
 
     # -- HTTP publish ----------------------------------------------------
 
@@ -216,7 +220,16 @@ def build_app(
             media_type="text/plain; version=0.0.4",
         )
 
-    return app
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        # WebSockets are served here, ahead of FastAPI's middleware, so that
+        # the socket's send is the server's own and its transport reachable
+        # for direct frame writes (see wire.py).
+        if scope["type"] == "websocket":
+            await route_socket(WebSocket(scope, receive, send))
+        else:
+            await app(scope, receive, send)
+
+    return asgi
 
 
 def _publish_items(parsed: Any, max_messages: int) -> list[PublishItem]:

@@ -14,15 +14,15 @@ __all__ = ["GatewayConfig", "Limits"]
 class Limits:
     """The bounds every gateway enforces; see ``docs/protocol.md``.
 
-    ``outbound_queue`` is each connection's queue of frames waiting to be
-    written: a consumer that falls that far behind is closed with 1013.
+    ``outbound_bytes`` bounds the bytes waiting to be written to one
+    connection: a consumer that falls that far behind is closed with 1013.
     """
 
     max_frame: int = 65_536
     max_channel: int = 1024
     subscriptions_per_connection: int = 1000
     connections_per_gateway: int = 20_000
-    outbound_queue: int = 1024
+    outbound_bytes: int = 1_048_576
     protocol_errors: int = 20
     max_publish_body: int = 1_048_576
     max_publish_messages: int = 1000

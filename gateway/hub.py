@@ -27,7 +27,6 @@ others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -61,6 +60,7 @@ from .protocol import (
     pong_frame,
     signal_frame,
 )
+from .wire import text_frame
 
 __all__ = ["Connection", "Hub", "Socket"]
 
@@ -68,11 +68,16 @@ logger = logging.getLogger("partyray.gateway")
 
 
 class Socket(Protocol):
-    """The two things the hub does to a client socket."""
+    """What the hub needs of a client socket (a :class:`~.wire.Wire`)."""
 
-    async def send_text(self, text: str) -> None: ...
+    def write(self, frame: bytes) -> None: ...
 
-    async def close(self, code: int, reason: str) -> None: ...
+    def buffered(self) -> int: ...
+
+    @property
+    def gone(self) -> bool: ...
+
+    async def close(self, code: int, reason: str, timeout: float = 5.0) -> None: ...
 
 
 @dataclass
@@ -86,7 +91,12 @@ class _Subscription:
 
 
 class Connection:
-    """One client socket and what it subscribed to."""
+    """One client socket and what it subscribed to.
+
+    Frames go straight to the socket's transport. When more than
+    ``outbound_bytes`` wait there (a consumer that stopped reading), the
+    connection is closed with 1013 and counted; it never holds up others.
+    """
 
     def __init__(
         self,
@@ -95,7 +105,7 @@ class Connection:
         connection_id: str,
         principal: str | None,
         room: RoomName | None,
-        queue_size: int,
+        outbound_bytes: int,
     ) -> None:
         self.hub = hub
         self.socket = socket
@@ -107,66 +117,51 @@ class Connection:
         self.closed = False
         # The task closing the socket, once a close was decided here.
         self.closing: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
-        self._writer = asyncio.get_running_loop().create_task(self._write())
+        self._limit = outbound_bytes
 
     def send(self, frame: str) -> None:
-        """Queue ``frame``; a full queue closes the connection with 1013."""
+        """Send one protocol frame given as text."""
+        self.send_frame(text_frame(frame.encode()))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send one encoded WebSocket frame; too much backlog closes with 1013."""
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        socket = self.socket
+        if socket.gone:
+            self.closed = True
+            return
+        socket.write(frame)
+        self.hub.metrics.frames_out += 1
+        if socket.buffered() > self._limit:
             self.hub.metrics.slow_consumer_closes += 1
             logger.warning(
-                "connection %s is too slow (%d frames queued): closing with 1013",
+                "connection %s is too slow (%d bytes waiting): closing with 1013",
                 self.id,
-                self._queue.maxsize,
+                socket.buffered(),
             )
-            self.close_soon(CloseCode.TRY_AGAIN_LATER, "too slow: outbound queue full")
+            self.close_soon(CloseCode.TRY_AGAIN_LATER, "too slow: outbound buffer full")
 
-    def close_soon(self, code: CloseCode, reason: str, *, flush: bool = False) -> None:
+    def close_soon(self, code: CloseCode, reason: str) -> None:
         """Stop sending and close the socket with ``code`` in the background.
 
-        With ``flush`` the frames already queued (an error frame explaining
-        the close, say) are written first, for at most a second.
+        Frames already written (an error frame explaining the close, say) go
+        out before the close frame.
         """
         if self.closed:
             return
         self.closed = True
-        self.closing = asyncio.get_running_loop().create_task(
-            self._close(code, reason, flush)
-        )
+        self.closing = asyncio.get_running_loop().create_task(self._close(code, reason))
 
-    async def _close(self, code: CloseCode, reason: str, flush: bool) -> None:
-        if flush:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._queue.join(), 1.0)
-        self._writer.cancel()
+    async def _close(self, code: CloseCode, reason: str) -> None:
         try:
             await self.socket.close(int(code), reason)
         except Exception:
             logger.debug("close of %s failed", self.id, exc_info=True)
 
-    async def _write(self) -> None:
-        metrics = self.hub.metrics
-        try:
-            while True:
-                frame = await self._queue.get()
-                await self.socket.send_text(frame)
-                self._queue.task_done()
-                metrics.frames_out += 1
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The peer went away; the receive side notices and closes.
-            self.closed = True
-
     def stop(self) -> None:
-        """End the writer, unless a close is still writing its last frames."""
+        """Send nothing more: the socket is gone or being closed."""
         self.closed = True
-        if self.closing is None:
-            self._writer.cancel()
 
 
 class _Channel:
@@ -254,7 +249,7 @@ class Hub:
             self.close(existing)
             existing.close_soon(CloseCode.POLICY_VIOLATION, "connection id reused")
         connection = Connection(
-            self, socket, cid, principal, room, self.limits.outbound_queue
+            self, socket, cid, principal, room, self.limits.outbound_bytes
         )
         self._connections[cid] = connection
         self.metrics.connections_opened += 1
@@ -511,6 +506,8 @@ class Hub:
 
     def _fan_out(self, state: _Channel, delivery: Delivery) -> None:
         channel, seq, frame = delivery
+        # Encoded once here; every local subscriber is handed the same bytes.
+        wire = text_frame(frame.encode())
         sent = 0
         for connection in state.connections.values():
             subscription = connection.subscriptions.get(channel)
@@ -526,7 +523,7 @@ class Hub:
                 subscription.pending.append(delivery)
             elif seq > subscription.last_seq:
                 subscription.last_seq = seq
-                connection.send(frame)
+                connection.send_frame(wire)
                 sent += 1
         self.metrics.deliveries_out += sent
 

@@ -34,7 +34,7 @@ def gateway_config(**overrides: Any) -> GatewayConfig:
         "limits": Limits(
             max_frame=4096,
             subscriptions_per_connection=3,
-            outbound_queue=64,
+            outbound_bytes=65_536,
             protocol_errors=4,
             max_publish_body=65_536,
         ),

@@ -1,0 +1,90 @@
+"""The cheapest write path to a client socket: whole frames, encoded once.
+
+A message delivered to a gateway is sent to every local subscriber of its
+channel. Encoding it once into a complete WebSocket frame (header and text
+payload, unmasked as a server's frames are, no extension) and handing the same
+bytes to each socket's transport costs one ``write`` per socket, with no
+per-socket framing, no per-socket task and no per-socket queue of Python
+objects.
+
+The bound on what waits for a slow socket is its transport's write buffer:
+:class:`Wire` reports the buffered byte count and the hub closes a socket that
+lets it grow past ``Limits.outbound_bytes`` (1013, try again later).
+
+:class:`Wire` needs uvicorn's ``websockets-sansio`` protocol, which the
+gateway configures, without per-message compression, so that frames written
+here are exactly what the protocol itself would write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+__all__ = ["Wire", "WireUnavailable", "text_frame"]
+
+logger = logging.getLogger("partyray.gateway")
+
+_TEXT = 0x81  # FIN, opcode 1 (text)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One complete, final, unmasked text frame carrying ``payload``."""
+    length = len(payload)
+    if length < 126:
+        return bytes((_TEXT, length)) + payload
+    if length < 65_536:
+        return struct.pack("!BBH", _TEXT, 126, length) + payload
+    return struct.pack("!BBQ", _TEXT, 127, length) + payload
+
+
+class WireUnavailable(RuntimeError):
+    """The ASGI server under the socket is not one whose transport we can reach."""
+
+
+class Wire:
+    """Direct frame writes to one accepted WebSocket, under uvicorn.
+
+    ``write`` never blocks: bytes the peer has not taken wait in the
+    transport's buffer, whose size ``buffered`` reports.
+    """
+
+    __slots__ = ("_protocol", "_transport", "_websocket")
+
+    def __init__(self, websocket: WebSocket) -> None:
+        protocol: Any = getattr(websocket._send, "__self__", None)
+        transport = getattr(protocol, "transport", None)
+        if transport is None or not hasattr(protocol, "conn"):
+            raise WireUnavailable("the ASGI server gives no access to its transport")
+        self._websocket = websocket
+        self._protocol = protocol
+        self._transport: asyncio.WriteTransport = transport
+
+    def write(self, frame: bytes) -> None:
+        """Queue one complete frame on the transport."""
+        self._transport.write(frame)
+
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the peer."""
+        return self._transport.get_write_buffer_size()
+
+    @property
+    def gone(self) -> bool:
+        """Whether the transport is closing or closed."""
+        return self._transport.is_closing()
+
+    async def close(self, code: int, reason: str, timeout: float = 5.0) -> None:
+        """Send a close frame after what is buffered; abort if it cannot go.
+
+        A peer that stopped reading never takes the close frame: after
+        ``timeout`` seconds the transport is aborted instead.
+        """
+        try:
+            await asyncio.wait_for(self._websocket.close(code, reason), timeout)
+        except asyncio.TimeoutError:
+            logger.debug("close frame did not go in %.1f s: aborting", timeout)
+            self._transport.abort()
