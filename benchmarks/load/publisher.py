@@ -3,8 +3,9 @@
 Message ``k`` goes to channel ``order[k % len(order)]`` with the data
 ``{"t": <send time, ns since the epoch>, "n": <counter on that channel>}``.
 At a fixed ``rate`` messages leave on a schedule; saturated, the publisher
-keeps at most ``window`` messages' worth of deliveries outstanding (read from
-the subscribers' progress array, against the subscriptions actually made),
+keeps at most ``window`` messages' worth of deliveries, and at least 1,000,
+outstanding (read from the subscribers' progress array, against the
+subscriptions actually made),
 and after a second without progress sends on anyway and counts a stall, so a
 lossy target cannot hang the run. Over HTTP each of the ``http_concurrency``
 request loops owns a disjoint set of channels, so per-channel order holds.
@@ -28,6 +29,10 @@ from benchmarks.load.plan import PublisherPlan, PublisherReport
 __all__ = ["publisher_main"]
 
 _STALL_S = 1.0
+
+# With one subscriber per channel a window of a few messages would measure the
+# round trip, not the server; this many deliveries may always be outstanding.
+_MIN_OUTSTANDING = 1000
 _MAX_ERRORS = 5
 
 
@@ -52,9 +57,8 @@ class _Publisher:
         self.cpu_at_go = time.process_time()
         self.fanout = list(self.controls.fanout[:])
         fanouts = [self.fanout[c] for c in set(self.plan.order)] or [1]
-        self.window_deliveries = self.plan.window * max(
-            1.0, sum(fanouts) / len(fanouts)
-        )
+        mean = max(1.0, sum(fanouts) / len(fanouts))
+        self.window_deliveries = max(self.plan.window * mean, _MIN_OUTSTANDING)
 
     async def run(self) -> None:
         deadline = time.monotonic() + self.plan.deadline_s

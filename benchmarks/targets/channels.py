@@ -4,6 +4,8 @@ The benchmark starts its own ``redis-server`` on 127.0.0.1 with persistence
 off, then the Django project in :mod:`benchmarks.baselines.channels_app` under
 uvicorn (or daphne). Both are server processes and both are measured. The
 target is unavailable when redis-server or the Python packages are missing.
+uvicorn's WebSocket pings are off, as in the plain baseline: under a saturated
+CPU a late pong would close healthy connections.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class ChannelsTarget:
             asgi = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
             asgi += ["--port", str(port), "--loop", "uvloop", "--ws", "websockets"]
             asgi += ["--log-level", "warning", "--no-access-log", "--lifespan", "off"]
-            asgi += ["--timeout-graceful-shutdown", "2"]
+            asgi += ["--timeout-graceful-shutdown", "2", "--ws-ping-interval", "0"]
         self._asgi = ServerProcess(
             "channels", asgi, workdir / "channels.log", env=env, cwd=_REPO
         )
