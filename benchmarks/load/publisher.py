@@ -76,6 +76,7 @@ class _Publisher:
             ws = await connect(
                 self.plan.ws_url, compression=None, proxy=None, ping_interval=None
             )
+            await ws.recv()
             reader = asyncio.create_task(self._drain(ws))
             await self._run_ws(ws, go, stop)
             self.controls.published.put(self._report())
@@ -138,7 +139,6 @@ class _Publisher:
     async def _run_ws(
         self, ws: ClientConnection, go: asyncio.Event, stop: asyncio.Event
     ) -> None:
-        await ws.recv()
         self.controls.ready.put(("publisher", 0, time.time(), time.time(), 1))
         await go.wait()
         self._on_go()
