@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ async def measure(
     )
     from partyray.partitioning import Dedicated, RemultPartykit
 
+    def step(text: str) -> None:
+        print(f"... {text}", file=sys.stderr, flush=True)
+
     rows: list[dict[str, Any]] = []
     namespace = f"room-costs-{time.time_ns()}"
     strategy = Dedicated(RemultPartykit(), lambda name: name.startswith("room:hot"))
@@ -107,6 +111,7 @@ async def measure(
             }
         )
 
+    step(f"memory of {rooms} idle rooms")
     # Memory per idle room: one shard, many rooms created inside it.
     single = RoomDirectory(
         RemultPartykit(),
@@ -152,12 +157,17 @@ async def measure(
             if self.count >= self.target:
                 self.done.set()
 
+        async def ready(self) -> None:
+            return None
+
         async def finished(self) -> tuple[int, int]:
             await self.done.wait()
             return self.count, self.calls
 
     for size in (1, batch):
+        step(f"throughput, {messages} messages in publishes of {size}")
         sink = Sink.remote(messages)
+        await sink.ready.remote()
         channel = f"c?roomId=tp{size}"
         await single.subscribe(channel, "sink", sink, None)
         payload = {"text": "x" * 100}
