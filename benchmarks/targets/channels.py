@@ -88,7 +88,9 @@ class ChannelsTarget:
             asgi = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
             asgi += ["--port", str(port), "--loop", "uvloop", "--ws", "websockets"]
             asgi += ["--log-level", "warning", "--no-access-log", "--lifespan", "off"]
-            asgi += ["--timeout-graceful-shutdown", "2", "--ws-ping-interval", "0"]
+            # An interval of a day: uvicorn reads 0 as "ping continuously".
+            asgi += ["--timeout-graceful-shutdown", "2"]
+            asgi += ["--ws-ping-interval", "86400"]
         self._asgi = ServerProcess(
             "channels", asgi, workdir / "channels.log", env=env, cwd=_REPO
         )
