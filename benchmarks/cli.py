@@ -155,6 +155,10 @@ def _run_target(
                         records.append({**row, "status": "failed", "error": str(exc)})
                         continue
                 record, latencies = summarize(case, spec, endpoint, raw, sampler)
+                if record["errors"] or record["lost"]:
+                    # Keep the servers' own account of what went wrong.
+                    tails = {p.name: p.log_tail(8) for p in target.processes()}
+                    record["server_log_tail"] = tails
                 records.append({**base, **record})
                 samples.append((f"{target.name}: {case.label}", latencies))
                 time.sleep(0.5)
