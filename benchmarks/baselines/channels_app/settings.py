@@ -31,6 +31,10 @@ USE_TZ = True
 _REDIS = {
     "address": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
     "max_connections": 5000,
+    # redis-py 8 reads with a 5 s socket timeout by default, the same as the
+    # layer's BZPOPMIN wait; a loaded server then loses the race and the
+    # consumer dies with "Timeout reading from". Give reads room past 5 s.
+    "socket_timeout": 30,
 }
 CHANNEL_LAYERS = {
     "default": {
