@@ -98,6 +98,8 @@ class GatewayActor:
                 ws_max_size=config.limits.max_frame,
                 # Frames are written whole by the hub (see wire.py): no deflate.
                 ws_per_message_deflate=False,
+                # No proxy-header rewriting: one less layer per connection.
+                proxy_headers=False,
                 ws_ping_interval=None,
                 timeout_graceful_shutdown=3,
             )

@@ -67,9 +67,27 @@ def build_app(
 
     # -- WebSockets ------------------------------------------------------
 
-    async def serve_socket(
-        websocket: WebSocket, room: RoomName | None, connection_id: str | None
-    ) -> None:
+    async def serve_socket(websocket: WebSocket, receive: Receive) -> None:
+        # One coroutine from handshake to close: an idle connection's cost is
+        # mostly the frames it waits in, so there are as few as can be.
+        # /party/{party}?room=R, /parties/{party}/{room}, /ws
+        parts = websocket.url.path.strip("/").split("/")
+        connection_id = websocket.query_params.get("_pk")
+        room: RoomName | None = None
+        if parts != ["ws"]:
+            if len(parts) == 2 and parts[0] == "party":
+                asked = websocket.query_params.get("room", "")
+            elif len(parts) == 3 and parts[0] == "parties":
+                asked = parts[2]
+            else:
+                await websocket.send_denial_response(_error(404, "no such endpoint"))
+                return
+            try:
+                room = room_name(asked)
+            except PartitionError as error:
+                await websocket.send_denial_response(_error(400, str(error)))
+                return
+
         token = (
             websocket.query_params.get("token")
             or _bearer(websocket.headers.get("authorization"))
@@ -99,7 +117,7 @@ def build_app(
         )
         try:
             while not connection.closed:
-                message = await websocket.receive()
+                message = await receive()
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text")
@@ -116,31 +134,6 @@ def build_app(
             if connection.closing is not None:
                 # Let the close frame go before the handler returns.
                 await connection.closing
-
-    async def bound_room(websocket: WebSocket, room: str) -> RoomName | None:
-        try:
-            return room_name(room)
-        except PartitionError as error:
-            await websocket.send_denial_response(_error(400, str(error)))
-            return None
-
-    async def route_socket(websocket: WebSocket) -> None:
-        # /party/{party}?room=R, /parties/{party}/{room}, /ws
-        parts = websocket.url.path.strip("/").split("/")
-        connection_id = websocket.query_params.get("_pk")
-        if parts == ["ws"]:
-            await serve_socket(websocket, None, connection_id)
-            return
-        if len(parts) == 2 and parts[0] == "party":
-            room = websocket.query_params.get("room", "")
-        elif len(parts) == 3 and parts[0] == "parties":
-            room = parts[2]
-        else:
-            await websocket.send_denial_response(_error(404, "no such endpoint"))
-            return
-        name = await bound_room(websocket, room)
-        if name is not None:
-            await serve_socket(websocket, name, connection_id)
 
     # -- HTTP publish ----------------------------------------------------
 
@@ -225,7 +218,7 @@ def build_app(
         # the socket's send is the server's own and its transport reachable
         # for direct frame writes (see wire.py).
         if scope["type"] == "websocket":
-            await route_socket(WebSocket(scope, receive, send))
+            await serve_socket(WebSocket(scope, receive, send), receive)
         else:
             await app(scope, receive, send)
 

@@ -80,7 +80,7 @@ class Socket(Protocol):
     async def close(self, code: int, reason: str, timeout: float = 5.0) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Subscription:
     """One connection's subscription to one channel."""
 
@@ -97,6 +97,19 @@ class Connection:
     ``outbound_bytes`` wait there (a consumer that stopped reading), the
     connection is closed with 1013 and counted; it never holds up others.
     """
+
+    __slots__ = (
+        "_limit",
+        "closed",
+        "closing",
+        "hub",
+        "id",
+        "principal",
+        "protocol_errors",
+        "room",
+        "socket",
+        "subscriptions",
+    )
 
     def __init__(
         self,
@@ -316,7 +329,7 @@ class Hub:
         try:
             address, ref = self.directory.resolve(channel)
         except PartitionError as error:
-            raise _Refusal(ErrorCode.UNKNOWN_CHANNEL, str(error)) from None
+            raise _Refusal(ErrorCode.UNKNOWN_CHANNEL, _reason(error)) from None
         if connection.room is not None and address.name != connection.room:
             raise _Refusal(
                 ErrorCode.WRONG_ROOM,
@@ -374,7 +387,7 @@ class Hub:
                 if isinstance(error, SubscriptionRefused)
                 else ErrorCode.UNAVAILABLE
             )
-            connection.send(error_frame(channel, code, str(error)))
+            connection.send(error_frame(channel, code, _reason(error)))
             return
         if again is not None:
             # The room counted this connection twice; keep its count right.
@@ -451,9 +464,9 @@ class Hub:
         except _Refusal as refusal:
             connection.send(error_frame(channel, refusal.code, refusal.text))
         except SubscriptionRefused as refused:
-            connection.send(error_frame(channel, ErrorCode.FORBIDDEN, str(refused)))
+            connection.send(error_frame(channel, ErrorCode.FORBIDDEN, _reason(refused)))
         except (RoomUnavailable, PlacementError) as error:
-            connection.send(error_frame(channel, ErrorCode.UNAVAILABLE, str(error)))
+            connection.send(error_frame(channel, ErrorCode.UNAVAILABLE, _reason(error)))
         else:
             self.metrics.client_publishes += 1
 
@@ -605,11 +618,15 @@ class Hub:
                     connection.principal,
                 )
             except SubscriptionRefused as refused:
-                connection.send(error_frame(channel, ErrorCode.FORBIDDEN, str(refused)))
+                connection.send(
+                    error_frame(channel, ErrorCode.FORBIDDEN, _reason(refused))
+                )
                 self._forget(connection, channel)
                 continue
             except (RoomUnavailable, PlacementError) as error:
-                connection.send(error_frame(channel, ErrorCode.UNAVAILABLE, str(error)))
+                connection.send(
+                    error_frame(channel, ErrorCode.UNAVAILABLE, _reason(error))
+                )
                 self._forget(connection, channel)
                 continue
             subscription = connection.subscriptions.get(channel)
@@ -642,6 +659,15 @@ class Hub:
                     logger.exception("watching host %s failed", name)
                     continue
                 self._note_incarnation(ref, incarnation)
+
+
+def _reason(error: BaseException) -> str:
+    """A short text for a client: never a traceback from across an actor call."""
+    if isinstance(error, SubscriptionRefused):
+        # Ray re-raises remote errors as subclasses of their cause whose text
+        # is the whole remote traceback; the reason survives as an attribute.
+        return error.reason
+    return str(error).split("\n", 1)[0][:200]
 
 
 class _Refusal(Exception):

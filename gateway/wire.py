@@ -13,21 +13,21 @@ lets it grow past ``Limits.outbound_bytes`` (1013, try again later).
 
 :class:`Wire` needs uvicorn's ``websockets-sansio`` protocol, which the
 gateway configures, without per-message compression, so that frames written
-here are exactly what the protocol itself would write.
+here are exactly what the protocol itself would write. It reaches into that
+protocol (its transport, its sans-I/O connection, its close state and its
+receive queue); ``tests/gateway`` pin the behaviour against the uvicorn
+release installed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import struct
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 __all__ = ["Wire", "WireUnavailable", "text_frame"]
-
-logger = logging.getLogger("partyray.gateway")
 
 _TEXT = 0x81  # FIN, opcode 1 (text)
 
@@ -62,7 +62,19 @@ class Wire:
             raise WireUnavailable("the ASGI server gives no access to its transport")
         self._websocket = websocket
         self._protocol = protocol
-        self._transport: asyncio.WriteTransport = transport
+        self._transport: asyncio.Transport = transport
+        self._shed(websocket, protocol)
+
+    @staticmethod
+    def _shed(websocket: WebSocket, protocol: Any) -> None:
+        # Once accepted, a socket needs neither the handshake request nor its
+        # response, nor the request headers (the token was read before): each
+        # is a few kilobytes of small objects per idle connection.
+        for name in ("request", "response"):
+            if hasattr(protocol, name):
+                setattr(protocol, name, None)
+        websocket.scope["headers"] = []
+        websocket.__dict__.pop("_headers", None)
 
     def write(self, frame: bytes) -> None:
         """Queue one complete frame on the transport."""
@@ -78,13 +90,26 @@ class Wire:
         return self._transport.is_closing()
 
     async def close(self, code: int, reason: str, timeout: float = 5.0) -> None:
-        """Send a close frame after what is buffered; abort if it cannot go.
+        """Queue a close frame behind what is buffered; abort if it is not answered.
 
-        A peer that stopped reading never takes the close frame: after
-        ``timeout`` seconds the transport is aborted instead.
+        The close frame is written at once, whatever the backlog, so that even
+        a consumer that stopped reading finds it when it reads again. The peer
+        has ``timeout`` seconds to answer it before the transport is aborted.
         """
-        try:
-            await asyncio.wait_for(self._websocket.close(code, reason), timeout)
-        except asyncio.TimeoutError:
-            logger.debug("close frame did not go in %.1f s: aborting", timeout)
-            self._transport.abort()
+        protocol = self._protocol
+        transport = self._transport
+        if protocol.close_sent or transport.is_closing():
+            return
+        protocol.conn.send_close(code, reason)
+        transport.write(b"".join(protocol.conn.data_to_send()))
+        protocol.close_sent = True
+        # The application side learns of the close the way the server would
+        # tell it, and the peer's answer must be read to finish the handshake.
+        protocol.queue.put_nowait(
+            {"type": "websocket.disconnect", "code": code, "reason": reason}
+        )
+        if protocol.read_paused:
+            protocol.read_paused = False
+            transport.resume_reading()
+        loop = asyncio.get_running_loop()
+        protocol.close_timer = loop.call_later(timeout, transport.abort)
