@@ -28,6 +28,7 @@ from typing import Any
 from partyray.partitioning.address import PartitionStrategy, Placement, RoomAddress
 from partyray.partitioning.errors import PlacementError, RoomUnavailable
 
+from .coalesce import Coalescer
 from .host import PublishRequest, RoomHost
 from .outbox import DEFAULT_OUTBOX_LIMIT, Delivery
 from .room import RoomConfig, SubscribeResult
@@ -118,6 +119,8 @@ class RoomDirectory:
         self.config = config or DirectoryConfig()
         self._handles: dict[str, Any] = {}
         self._creating: dict[str, asyncio.Future[Any]] = {}
+        self._publishers: dict[tuple[str, bool], Coalescer[Any, Any]] = {}
+        self._subscribers: dict[str, Coalescer[Any, Any]] = {}
 
     # -- addressing ------------------------------------------------------
 
@@ -280,17 +283,8 @@ class RoomDirectory:
         ``SubscriptionRefused`` when the room's check says no.
         """
         address, ref = self.resolve(channel)
-        incarnation, result = await self.call(
-            ref,
-            "subscribe",
-            address.name,
-            channel,
-            subscriber,
-            handle,
-            principal,
-            since,
-            epoch,
-        )
+        request = (address.name, channel, subscriber, handle, principal, since, epoch)
+        incarnation, result = await self._subscriber_batches(ref).submit(request)
         return ref, incarnation, result
 
     async def unsubscribe(
@@ -330,17 +324,52 @@ class RoomDirectory:
             )
         answers = await asyncio.gather(
             *(
-                self.call(ref, "publish", requests)
+                self._publish_batches(ref, from_client).submit(requests)
                 for ref, _, requests in groups.values()
             )
         )
         seqs = [0] * len(items)
-        for (_, indexes, _), (_, group_seqs) in zip(
-            groups.values(), answers, strict=True
-        ):
+        for (_, indexes, _), group_seqs in zip(groups.values(), answers, strict=True):
             for index, seq in zip(indexes, group_seqs, strict=True):
                 seqs[index] = seq
         return seqs
+
+    def _publish_batches(
+        self, ref: HostRef, from_client: bool
+    ) -> Coalescer[list[PublishRequest], list[int]]:
+        # Publishes from every caller of this process to one host leave
+        # together: one call per round trip, however many callers.
+        key = (ref.name, from_client)
+        batches = self._publishers.get(key)
+        if batches is None:
+
+            async def send(groups: list[list[PublishRequest]]) -> list[Any]:
+                flat = [request for group in groups for request in group]
+                _, seqs = await self.call(ref, "publish", flat)
+                out, start = [], 0
+                for group in groups:
+                    out.append(seqs[start : start + len(group)])
+                    start += len(group)
+                return out
+
+            batches = self._publishers[key] = Coalescer(ref.name, send)
+        return batches
+
+    def _subscriber_batches(
+        self, ref: HostRef
+    ) -> Coalescer[tuple[Any, ...], tuple[str, SubscribeResult]]:
+        batches = self._subscribers.get(ref.name)
+        if batches is None:
+
+            async def send(requests: list[tuple[Any, ...]]) -> list[Any]:
+                incarnation, results = await self.call(ref, "subscribe_many", requests)
+                return [
+                    r if isinstance(r, BaseException) else (incarnation, r)
+                    for r in results
+                ]
+
+            batches = self._subscribers[ref.name] = Coalescer(ref.name, send)
+        return batches
 
     async def statistics(self) -> list[Any]:
         """The statistics of every host this directory has reached."""

@@ -360,6 +360,19 @@ class RoomHost:
         )
         return self._core.incarnation, result
 
+    async def subscribe_many(
+        self, requests: list[tuple[Any, ...]]
+    ) -> tuple[str, list[SubscribeResult | SubscriptionRefused]]:
+        """Several :meth:`subscribe` calls in one; a refusal answers its own."""
+        self._start()
+        results: list[SubscribeResult | SubscriptionRefused] = []
+        for request in requests:
+            try:
+                results.append(self._core.subscribe(*request))
+            except SubscriptionRefused as refused:
+                results.append(refused)
+        return self._core.incarnation, results
+
     async def unsubscribe(
         self, room: str, channel: str, subscriber: str, connections: int = 1
     ) -> str:
