@@ -140,7 +140,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     group = None
     try:
-        group = GatewayGroup.start(config, args.gateways)
+        group = GatewayGroup.start(config, args.gateways, warm=True)
         where = "embedded local Ray" if embedded else f"Ray at {args.address}"
         print(f"partyray serving on {where}", flush=True)
         print(f"  WebSocket  {group.ws_url}/ws", flush=True)

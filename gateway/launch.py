@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -10,12 +11,24 @@ from typing import Any
 
 import httpx
 
+from partyray.actors import HostRef, RoomDirectory
+from partyray.partitioning import ANYWHERE
+
 from .actor import GatewayActor
 from .config import GatewayConfig
 
-__all__ = ["GatewayGroup", "free_port"]
+__all__ = ["GatewayGroup", "free_port", "warm_pool"]
 
 logger = logging.getLogger("partyray.gateway")
+
+
+async def warm_pool(config: GatewayConfig) -> None:
+    """Get or create every shard host of the shared pool, in parallel."""
+    directory = RoomDirectory(config.strategy(), config.directory_config())
+    shards = directory.config.shards
+    await asyncio.gather(
+        *(directory.host(HostRef(f"shard/{k}", False, ANYWHERE)) for k in range(shards))
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -40,9 +53,18 @@ class GatewayGroup:
 
     @classmethod
     def start(
-        cls, config: GatewayConfig, count: int = 1, *, timeout: float = 60.0
+        cls,
+        config: GatewayConfig,
+        count: int = 1,
+        *,
+        timeout: float = 60.0,
+        warm: bool = False,
     ) -> GatewayGroup:
-        """Start ``count`` gateways and wait until every one serves."""
+        """Start ``count`` gateways and wait until every one serves.
+
+        With ``warm`` the shared pool of room hosts is created first, so that
+        the first subscribers do not wait for host processes to start.
+        """
         if count < 1:
             raise ValueError("a gateway group needs at least one gateway")
         if config.port == 0:
@@ -51,6 +73,8 @@ class GatewayGroup:
         import ray
 
         group._actors = [group._spawn(i) for i in range(count)]
+        if warm:
+            asyncio.run(warm_pool(config))
         ray.get([a.start.remote() for a in group._actors], timeout=timeout)
         group.wait_healthy(timeout)
         return group
