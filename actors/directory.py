@@ -362,7 +362,13 @@ class RoomDirectory:
         if batches is None:
 
             async def send(requests: list[tuple[Any, ...]]) -> list[Any]:
-                incarnation, results = await self.call(ref, "subscribe_many", requests)
+                # Each subscriber's handle goes once per call, not once per
+                # request: a handle costs the host a deserialisation each time.
+                handles = {r[2]: r[3] for r in requests}
+                bare = [(r[0], r[1], r[2], *r[4:]) for r in requests]
+                incarnation, results = await self.call(
+                    ref, "subscribe_many", handles, bare
+                )
                 return [
                     r if isinstance(r, BaseException) else (incarnation, r)
                     for r in results

@@ -361,14 +361,28 @@ class RoomHost:
         return self._core.incarnation, result
 
     async def subscribe_many(
-        self, requests: list[tuple[Any, ...]]
+        self, handles: dict[str, Any], requests: list[tuple[Any, ...]]
     ) -> tuple[str, list[SubscribeResult | SubscriptionRefused]]:
-        """Several :meth:`subscribe` calls in one; a refusal answers its own."""
+        """Several :meth:`subscribe` calls in one; a refusal answers its own.
+
+        Each request is ``(room, channel, subscriber, principal, since,
+        epoch)``; ``handles`` maps each subscriber to its handle.
+        """
         self._start()
         results: list[SubscribeResult | SubscriptionRefused] = []
-        for request in requests:
+        for room, channel, subscriber, principal, since, epoch in requests:
             try:
-                results.append(self._core.subscribe(*request))
+                results.append(
+                    self._core.subscribe(
+                        room,
+                        channel,
+                        subscriber,
+                        handles[subscriber],
+                        principal,
+                        since,
+                        epoch,
+                    )
+                )
             except SubscriptionRefused as refused:
                 results.append(refused)
         return self._core.incarnation, results
