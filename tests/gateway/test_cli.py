@@ -35,31 +35,27 @@ def _wait_for_line(
     raise AssertionError(f"{needle!r} not printed; got {lines}")
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM])
-def test_serve_prints_urls_serves_and_leaves_nothing_behind(stop_signal: int) -> None:
-    """The command starts Ray, serves, and on SIGTERM stops every process it made."""
-    port = free_port()
-    env = {**os.environ, "PARTYRAY_PUBLISH_TOKEN": "cli-token"}
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "partyray.gateway.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--num-cpus",
-            "1",
-        ],
+def _serve(port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``partyray serve`` on ``port`` in a session of its own, as a user starts it."""
+    command = [sys.executable, "-m", "partyray.gateway.cli", "serve"]
+    command += ["--port", str(port), "--log-level", "warning", "--num-cpus", "1"]
+    return subprocess.Popen(
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
         start_new_session=True,
     )
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM])
+def test_serve_prints_urls_serves_and_leaves_nothing_behind(stop_signal: int) -> None:
+    """The command starts Ray, serves, and on SIGTERM stops every process it made."""
+    port = free_port()
+    env = {**os.environ, "PARTYRAY_PUBLISH_TOKEN": "cli-token"}
+    env.pop("RAY_ADDRESS", None)
+    proc = _serve(port, env)
     try:
         lines = _wait_for_line(proc, "health", timeout=90)
         assert any(f"ws://127.0.0.1:{port}/ws" in line for line in lines)
@@ -109,25 +105,7 @@ def test_serve_generates_a_token_when_none_is_given() -> None:
     """Without a publish token, one is generated and printed once."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PARTYRAY_PUBLISH_TOKEN"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "partyray.gateway.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--num-cpus",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    proc = _serve(port, env)
     try:
         lines = _wait_for_line(proc, "publish token (generated)", timeout=90)
         token = lines[-1].split()[-1]
