@@ -14,7 +14,8 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
@@ -64,7 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         help="let connections publish and signal",
     )
     serve.add_argument(
-        "--shards", type=int, default=4, help="room hosts in the shared pool"
+        "--shards",
+        type=int,
+        default=None,
+        help="room hosts in the shared pool (default: one per 4 CPUs of the "
+        "cluster, at least one)",
     )
     serve.add_argument(
         "--history", type=int, default=1000, help="messages kept per channel"
@@ -85,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def default_shards(cluster_cpus: float) -> int:
+    """The shared pool's size for a cluster of ``cluster_cpus`` CPUs.
+
+    Fewer hosts batch better: every message in flight to one host leaves in
+    one call, and a host is one process that already uses a core's worth of
+    work well. One host per 4 CPUs keeps a core for gateways and Ray itself.
+    """
+    return max(1, int(cluster_cpus) // 4)
+
+
 def _config(args: argparse.Namespace, publish_token: str) -> GatewayConfig:
     return GatewayConfig(
         host=args.host,
@@ -94,7 +109,7 @@ def _config(args: argparse.Namespace, publish_token: str) -> GatewayConfig:
         auth_secret=args.auth_secret or None,
         allow_client_publish=args.allow_client_publish,
         directory=DirectoryConfig(
-            shards=args.shards, room=RoomConfig(history_size=args.history)
+            shards=args.shards or 1, room=RoomConfig(history_size=args.history)
         ),
         limits=Limits(connections_per_gateway=args.max_connections),
         log_level=args.log_level,
@@ -134,6 +149,11 @@ def serve(args: argparse.Namespace) -> int:
     else:
         init["address"] = args.address
     ray.init(**init)
+    if args.shards is None:
+        # ray.cluster_resources is untyped; name the shape it returns.
+        resources: Callable[[], dict[str, float]] = ray.cluster_resources
+        shards = default_shards(resources().get("CPU", 1))
+        config = replace(config, directory=replace(config.directory, shards=shards))
     # After ray.init, which installs a SIGTERM handler of its own that exits
     # at once: a stop signal must let the gateways close their sockets first.
     signal.signal(signal.SIGINT, on_signal)

@@ -134,3 +134,10 @@ def test_bad_partition_spec_is_a_clear_error() -> None:
     )
     assert proc.returncode == 2
     assert "partyray: unknown partition term 'nope'" in proc.stderr
+
+
+def test_default_pool_is_one_host_per_four_cpus() -> None:
+    """The shared pool grows with the cluster, one host per 4 CPUs, at least one."""
+    from partyray.gateway.cli import default_shards
+
+    assert [default_shards(c) for c in (1, 2, 4, 7, 8, 64)] == [1, 1, 1, 1, 2, 16]
