@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -678,6 +678,3 @@ class _Refusal(Exception):
         super().__init__(code, text)
         self.code = code
         self.text = text
-
-
-Clock = Callable[[], float]
