@@ -405,7 +405,8 @@ class Hub:
         if state.last is None or state.epoch != result.epoch:
             state.last = result.seq
             state.epoch = result.epoch
-        self.metrics.subscriptions += 1
+        if again is None:
+            self.metrics.subscriptions += 1
 
         # Acknowledge, then what was missed, then what arrived meanwhile.
         connection.send(ack_frame(channel, result.seq, result.recovered, result.epoch))

@@ -479,3 +479,20 @@ async def test_token_in_a_cookie_names_the_principal(gateway: GatewayGroup) -> N
     )
     assert (await carol.subscribe(channel))["payload"]["subscribed"]
     await carol.close()
+
+
+async def test_subscribing_twice_counts_once(ray_cluster: None) -> None:
+    """A repeated subscribe is acknowledged again and still counts as one."""
+    group = GatewayGroup.start(gateway_config(), count=1)
+    try:
+        client = await Client.connect(f"{group.ws_url}/ws")
+        for _ in range(2):
+            assert (await client.subscribe("c?roomId=twice"))["type"] == "connected"
+        assert [s.subscriptions for s in group.statistics()] == [1]
+        await client.send({"type": "remult:unsubscribe", "channel": "c?roomId=twice"})
+        await client.send("ping")
+        assert (await client.recv())["type"] == "pong"
+        assert [s.subscriptions for s in group.statistics()] == [0]
+        await client.close()
+    finally:
+        group.stop()
