@@ -612,27 +612,33 @@ class Hub:
             and s.pending is None
             and s.incarnation != incarnation
         ]
+        # All at once: the directory sends them to the host in one call.
+        outcomes = await asyncio.gather(
+            *(
+                self.directory.subscribe(
+                    channel, self.subscriber, self.handle, c.principal
+                )
+                for c in stale
+            ),
+            return_exceptions=True,
+        )
         latest: tuple[int, str] | None = None
-        for connection in stale:
-            try:
-                _, now, result = await self.directory.subscribe(
-                    channel,
-                    self.subscriber,
-                    self.handle,
-                    connection.principal,
+        for connection, outcome in zip(stale, outcomes, strict=True):
+            if isinstance(
+                outcome, SubscriptionRefused | RoomUnavailable | PlacementError
+            ):
+                code = (
+                    ErrorCode.FORBIDDEN
+                    if isinstance(outcome, SubscriptionRefused)
+                    else ErrorCode.UNAVAILABLE
                 )
-            except SubscriptionRefused as refused:
-                connection.send(
-                    error_frame(channel, ErrorCode.FORBIDDEN, _reason(refused))
-                )
+                connection.send(error_frame(channel, code, _reason(outcome)))
                 self._forget(connection, channel)
+                self.metrics.subscriptions -= 1
                 continue
-            except (RoomUnavailable, PlacementError) as error:
-                connection.send(
-                    error_frame(channel, ErrorCode.UNAVAILABLE, _reason(error))
-                )
-                self._forget(connection, channel)
-                continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            _, now, result = outcome
             subscription = connection.subscriptions.get(channel)
             if subscription is not None:
                 subscription.incarnation = now
