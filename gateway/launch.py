@@ -42,7 +42,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 class GatewayGroup:
     """Gateway actors sharing one port. Needs ``ray.init`` to have run.
 
-    The actors are owned by the process that started them and die with it, so
+    The actors run on the node of the process that started them (they listen
+    on its interfaces), are owned by that process and die with it, so
     stopping the driver leaves no gateway behind; room hosts are detached and
     outlive gateways.
     """
@@ -81,13 +82,18 @@ class GatewayGroup:
 
     def _spawn(self, index: int) -> Any:
         import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        # Gateways listen on this node's interfaces, so they must run here,
+        # whatever node Ray would otherwise pick in a cluster.
+        here = ray.get_runtime_context().get_node_id()
         cls = ray.remote(GatewayActor)
         return cls.options(
             num_cpus=0,
             max_concurrency=100_000,
             max_restarts=0,
             enable_task_events=False,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
         ).remote(self.config, index)
 
     @property

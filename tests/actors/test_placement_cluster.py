@@ -36,6 +36,17 @@ SCRIPT = textwrap.dedent(
             print(region, await handle.node.remote() == node)
 
     asyncio.run(main())
+
+    # Gateways run on the driver's node, whatever else the cluster has.
+    from partyray.gateway import GatewayConfig, GatewayGroup
+    here = ray.get_runtime_context().get_node_id()
+    group = GatewayGroup.start(GatewayConfig(port=0, publish_token="t"), count=3)
+    where = ray.get([
+        a.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())
+        for a in group.actors
+    ])
+    print("gateways", all(node == here for node in where))
+    group.stop()
     ray.shutdown()
     cluster.shutdown()
     """
@@ -43,9 +54,9 @@ SCRIPT = textwrap.dedent(
 
 
 def test_strict_regions_land_on_their_nodes() -> None:
-    """A label and a custom resource each place a room on the node that has it."""
+    """Rooms land on the node of their region; gateways on the driver's node."""
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=180
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split() == ["eu", "True", "ap", "True"]
+    assert proc.stdout.split() == ["eu", "True", "ap", "True", "gateways", "True"]
