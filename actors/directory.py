@@ -139,6 +139,12 @@ class RoomDirectory:
             )
         return HostRef(f"shard/{shard}", False, placement)
 
+    def pool(self) -> list[HostRef]:
+        """The hosts of the shared pool (the pool with no region)."""
+        return [
+            HostRef(f"shard/{k}", False, Placement()) for k in range(self.config.shards)
+        ]
+
     def resolve(self, channel: str) -> tuple[RoomAddress, HostRef]:
         """The room of ``channel`` and its host (raises ``PartitionError``)."""
         address = self.strategy.resolve(channel)

@@ -344,22 +344,6 @@ class RoomHost:
         self._start()
         return self._core.incarnation
 
-    async def subscribe(
-        self,
-        room: str,
-        channel: str,
-        subscriber: str,
-        handle: Any,
-        principal: str | None,
-        since: int | None = None,
-        epoch: str | None = None,
-    ) -> tuple[str, SubscribeResult]:
-        self._start()
-        result = self._core.subscribe(
-            room, channel, subscriber, handle, principal, since, epoch
-        )
-        return self._core.incarnation, result
-
     async def subscribe_many(
         self, handles: dict[str, Any], requests: list[tuple[Any, ...]]
     ) -> tuple[str, list[SubscribeResult | SubscriptionRefused]]:
@@ -401,12 +385,6 @@ class RoomHost:
         self, room: str, channel: str, since: int, epoch: str | None = None
     ) -> tuple[bool, tuple[Delivery, ...]]:
         return self._core.history(room, channel, since, epoch)
-
-    async def drop_subscriber(self, subscriber: str) -> None:
-        self._core.drop_subscriber(subscriber)
-
-    async def drain(self) -> None:
-        await self._core.drain()
 
     async def node(self) -> str:
         """The id of the Ray node this host runs on."""

@@ -180,10 +180,9 @@ class Connection:
 class _Channel:
     """The gateway's view of one channel: its local connections and numbering."""
 
-    __slots__ = ("connections", "epoch", "last", "recovering", "ref", "room")
+    __slots__ = ("connections", "epoch", "last", "recovering", "ref")
 
-    def __init__(self, room: RoomName, ref: HostRef) -> None:
-        self.room = room
+    def __init__(self, ref: HostRef) -> None:
         self.ref = ref
         self.connections: dict[str, Connection] = {}
         # The highest seq received from the room; None until the first ack.
@@ -327,8 +326,8 @@ class Hub:
                 CloseCode.POLICY_VIOLATION, "too many protocol errors"
             )
 
-    def _route(self, connection: Connection, channel: str) -> tuple[RoomName, HostRef]:
-        """The room and host of ``channel`` for ``connection``, or an error frame."""
+    def _route(self, connection: Connection, channel: str) -> HostRef:
+        """The host of ``channel``'s room for ``connection``, or a refusal."""
         try:
             address, ref = self.directory.resolve(channel)
         except PartitionError as error:
@@ -338,13 +337,13 @@ class Hub:
                 ErrorCode.WRONG_ROOM,
                 f"channel belongs to room {address.name!r}, not {connection.room!r}",
             )
-        return address.name, ref
+        return ref
 
     async def subscribe(self, connection: Connection, command: Subscribe) -> None:
         """Register a subscription with its room, then acknowledge it."""
         channel = command.channel
         try:
-            room, ref = self._route(connection, channel)
+            ref = self._route(connection, channel)
             if (
                 channel not in connection.subscriptions
                 and len(connection.subscriptions)
@@ -363,7 +362,7 @@ class Hub:
         # Hold deliveries for this connection until the room answers.
         state = self._channels.get(channel)
         if state is None:
-            state = self._channels[channel] = _Channel(room, ref)
+            state = self._channels[channel] = _Channel(ref)
         again = connection.subscriptions.get(channel)
         subscription = _Subscription(pending=[])
         connection.subscriptions[channel] = subscription

@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 
-from partyray.actors import HostRef, RoomDirectory
-from partyray.partitioning import ANYWHERE
+from partyray.actors import RoomDirectory
 
 from .actor import GatewayActor
 from .config import GatewayConfig
@@ -25,10 +24,7 @@ logger = logging.getLogger("partyray.gateway")
 async def warm_pool(config: GatewayConfig) -> None:
     """Get or create every shard host of the shared pool, in parallel."""
     directory = RoomDirectory(config.strategy(), config.directory_config())
-    shards = directory.config.shards
-    await asyncio.gather(
-        *(directory.host(HostRef(f"shard/{k}", False, ANYWHERE)) for k in range(shards))
-    )
+    await asyncio.gather(*(directory.host(ref) for ref in directory.pool()))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
