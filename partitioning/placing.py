@@ -71,7 +71,7 @@ class WithRegion(BaseStrategy):
         return RoomAddress(address.name, placement)
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, init=False, repr=False)
 class Dedicated(BaseStrategy):
     """The inner strategy's rooms, some of them in a Ray actor of their own.
 
@@ -100,6 +100,15 @@ class Dedicated(BaseStrategy):
             chosen = frozenset(room_name(name) for name in rooms)
         object.__setattr__(self, "inner", inner)
         object.__setattr__(self, "rooms", chosen)
+
+    def __repr__(self) -> str:
+        # A set's order depends on its history; name the rooms in sorted order
+        # so that equal strategies always print alike (a pickled copy too).
+        if isinstance(self.rooms, frozenset):
+            rooms = "frozenset({" + ", ".join(map(repr, sorted(self.rooms))) + "})"
+        else:
+            rooms = repr(self.rooms)
+        return f"Dedicated(inner={self.inner!r}, rooms={rooms})"
 
     def match(self, channel: str) -> RoomAddress | None:
         address = self.inner.match(channel)
