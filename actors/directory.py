@@ -30,6 +30,7 @@ from partyray.partitioning.errors import PlacementError, RoomUnavailable
 
 from .coalesce import Coalescer
 from .host import PublishRequest, RoomHost
+from .link import DeliverCallback, HostLink, LinkError
 from .outbox import DEFAULT_OUTBOX_LIMIT, Delivery
 from .room import RoomConfig, SubscribeResult
 
@@ -65,7 +66,9 @@ class DirectoryConfig:
     first process to create a host fixes its configuration). ``ready_timeout``
     bounds the wait for a new host to start; ``call_timeout`` bounds a call,
     retries included. ``outbox_limit`` is each subscriber's pending bound in a
-    host (see :mod:`partyray.actors.outbox`).
+    host (see :mod:`partyray.actors.outbox`). ``links`` lets publishes and
+    deliveries take a direct stream to each host instead of a Ray call each
+    (see :mod:`partyray.actors.link`).
     """
 
     namespace: str = DEFAULT_NAMESPACE
@@ -76,6 +79,7 @@ class DirectoryConfig:
     outbox_limit: int = DEFAULT_OUTBOX_LIMIT
     sweep_interval: float = 5.0
     max_concurrency: int = 1000
+    links: bool = True
 
     def __post_init__(self) -> None:
         if self.shards < 1:
@@ -121,6 +125,21 @@ class RoomDirectory:
         self._creating: dict[str, asyncio.Future[Any]] = {}
         self._publishers: dict[tuple[str, bool], Coalescer[Any, Any]] = {}
         self._subscribers: dict[str, Coalescer[Any, Any]] = {}
+        self._links: dict[str, HostLink] = {}
+        self._linking: dict[str, asyncio.Task[None]] = {}
+        self._link_failed: dict[str, float] = {}
+        self._subscriber: str | None = None
+        self._on_deliver: DeliverCallback | None = None
+
+    def attach(self, subscriber: str, on_deliver: DeliverCallback) -> None:
+        """Take ``subscriber``'s deliveries over this directory's links.
+
+        A gateway calls this once, before its first subscription: hosts then
+        write its deliveries to the link and ``on_deliver`` gets them, exactly
+        as the gateway's ``deliver`` method gets them through Ray.
+        """
+        self._subscriber = subscriber
+        self._on_deliver = on_deliver
 
     # -- addressing ------------------------------------------------------
 
@@ -179,6 +198,44 @@ class RoomDirectory:
     def forget(self, ref: HostRef) -> None:
         """Drop the cached handle of ``ref``'s host; the next use looks it up."""
         self._handles.pop(ref.name, None)
+
+    def link(self, ref: HostRef) -> HostLink | None:
+        """The open link to ``ref``'s host, or ``None`` (and start opening one)."""
+        link = self._links.get(ref.name)
+        if link is not None and not link.closed:
+            return link
+        if not self.config.links or ref.name in self._linking:
+            return None
+        if time.monotonic() - self._link_failed.get(ref.name, -60.0) < 5.0:
+            return None
+        task = asyncio.get_running_loop().create_task(self._open_link(ref))
+        self._linking[ref.name] = task
+        return None
+
+    async def _open_link(self, ref: HostRef) -> None:
+        try:
+            handle = await self.host(ref)
+            address, port, secret, _ = await asyncio.wait_for(
+                handle.link.remote(), self.config.call_timeout
+            )
+            link = await HostLink.open(
+                ref.name, (address, port), secret, self._subscriber, self._on_deliver
+            )
+        except Exception as error:
+            # Ray carries on alone; another attempt is made a little later.
+            self._link_failed[ref.name] = time.monotonic()
+            logger.info("no link to %s (%r): calls go through Ray", ref.name, error)
+        else:
+            self._links[ref.name] = link
+            logger.debug("link to %s open", ref.name)
+        finally:
+            del self._linking[ref.name]
+
+    def close_links(self) -> None:
+        """Close every link; calls go through Ray until they open again."""
+        for link in self._links.values():
+            link.close()
+        self._links.clear()
 
     async def _get_or_create(self, ref: HostRef) -> Any:
         import ray
@@ -351,7 +408,18 @@ class RoomDirectory:
 
             async def send(groups: list[list[PublishRequest]]) -> list[Any]:
                 flat = [request for group in groups for request in group]
-                _, seqs = await self.call(ref, "publish", flat)
+                seqs = None
+                link = self.link(ref)
+                if link is not None:
+                    try:
+                        _, seqs = await link.publish(flat)
+                    except LinkError as error:
+                        # Not sent, or sent and not answered (the host may
+                        # have died): Ray's call below rides that out. Message
+                        # ids make the second attempt safe.
+                        logger.info("publish over the link to %s: %s", ref.name, error)
+                if seqs is None:
+                    _, seqs = await self.call(ref, "publish", flat)
                 out, start = [], 0
                 for group in groups:
                     out.append(seqs[start : start + len(group)])
@@ -375,6 +443,8 @@ class RoomDirectory:
                 incarnation, results = await self.call(
                     ref, "subscribe_many", handles, bare
                 )
+                # A subscriber's deliveries take the link once it is open.
+                self.link(ref)
                 return [
                     r if isinstance(r, BaseException) else (incarnation, r)
                     for r in results

@@ -21,13 +21,17 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from partyray.partitioning.address import RoomName
 from partyray.partitioning.errors import SubscriptionRefused
 
+from .link import LinkError, LinkServer
 from .outbox import DEFAULT_OUTBOX_LIMIT, Delivery, Outbox
 from .room import Room, RoomConfig, RoomStatistics, SubscribeResult, SubscriberId
+
+if TYPE_CHECKING:
+    from .link import HostEnd
 
 __all__ = [
     "HostStatistics",
@@ -62,6 +66,8 @@ class HostStatistics:
     published: int
     deliveries: int
     delivery_calls: int
+    link_batches: int
+    links: int
     dropped_deliveries: int
     dropped_subscribers: int
     evicted_rooms: int
@@ -97,9 +103,11 @@ class RoomHostCore:
         self._handles: dict[SubscriberId, Any] = {}
         self._outboxes: dict[SubscriberId, Outbox] = {}
         self._flushing: dict[SubscriberId, asyncio.Task[None]] = {}
+        self._links: dict[SubscriberId, HostEnd] = {}
         self._published = 0
         self._deliveries = 0
         self._delivery_calls = 0
+        self._link_batches = 0
         self._dropped_subscribers = 0
         self._evicted = 0
 
@@ -150,6 +158,15 @@ class RoomHostCore:
         self._handles[SubscriberId(subscriber)] = handle
         return result
 
+    def attach_link(self, subscriber: str, link: HostEnd) -> None:
+        """Deliver to ``subscriber`` through ``link`` from now on."""
+        self._links[SubscriberId(subscriber)] = link
+
+    def detach_link(self, subscriber: str, link: HostEnd) -> None:
+        """``link`` is gone: deliver to ``subscriber`` through its handle again."""
+        if self._links.get(SubscriberId(subscriber)) is link:
+            del self._links[SubscriberId(subscriber)]
+
     def unsubscribe(
         self, room: str, channel: str, subscriber: str, connections: int = 1
     ) -> None:
@@ -163,6 +180,7 @@ class RoomHostCore:
         sid = SubscriberId(subscriber)
         channels = sum(room.drop_subscriber(sid) for room in self._rooms.values())
         self._handles.pop(sid, None)
+        self._links.pop(sid, None)
         outbox = self._outboxes.pop(sid, None)
         lost = len(outbox) if outbox else 0
         self._dropped_subscribers += 1
@@ -231,6 +249,8 @@ class RoomHostCore:
             published=self._published,
             deliveries=self._deliveries,
             delivery_calls=self._delivery_calls,
+            link_batches=self._link_batches,
+            links=len(self._links),
             dropped_deliveries=sum(o.dropped for o in self._outboxes.values()),
             dropped_subscribers=self._dropped_subscribers,
             evicted_rooms=self._evicted,
@@ -254,6 +274,18 @@ class RoomHostCore:
                 if outbox is None or handle is None or not len(outbox):
                     return
                 batch = outbox.take()
+                link = self._links.get(subscriber)
+                if link is not None and not link.closed:
+                    try:
+                        await link.deliver(self.name, self.incarnation, batch)
+                    except LinkError as error:
+                        # Not written (closed, or not fit for a link frame):
+                        # the same batch goes through the subscriber's handle.
+                        logger.debug("%s: link to %s: %s", self.name, subscriber, error)
+                    else:
+                        self._link_batches += 1
+                        self._deliveries += len(batch)
+                        continue
                 self._delivery_calls += 1
                 try:
                     await self._send(handle, self.name, self.incarnation, batch)
@@ -316,6 +348,7 @@ class RoomHost:
             send=_ray_deliver,
             gone=(ray.exceptions.RayActorError,),
         )
+        self._links = LinkServer(self._core)
         self._dedicated = dedicated
         self._sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
@@ -370,6 +403,19 @@ class RoomHost:
             except SubscriptionRefused as refused:
                 results.append(refused)
         return self._core.incarnation, results
+
+    async def link(self) -> tuple[str, int, str, str]:
+        """Where to open a link to this host: address, port, secret, incarnation.
+
+        The host listens on its node's address, on a port of its own choosing,
+        from the first call on. See :mod:`partyray.actors.link`.
+        """
+        import ray.util
+
+        self._start()
+        node_address: Callable[[], str] = ray.util.get_node_ip_address
+        address, port = await self._links.start(node_address())
+        return address, port, self._links.secret, self._core.incarnation
 
     async def unsubscribe(
         self, room: str, channel: str, subscriber: str, connections: int = 1

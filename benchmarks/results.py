@@ -96,6 +96,7 @@ def summarize(
         "storm_s": round(max(raw.storm_end - raw.storm_start, 0.0), 3),
         "server": {
             "cpu_s": round(server_cpu, 3),
+            "cpu_s_by_process": sampler.cpu_by_process(start, end),
             "peak_rss_mb": round(peak.rss / _MB, 1),
             "peak_pss_mb": round(peak.pss / _MB, 1),
             "processes": peak.processes,

@@ -56,6 +56,8 @@ class ProcessTreeSampler:
         self._roots: list[psutil.Process] = []
         self._known: dict[_Key, psutil.Process] = {}
         self._cpu: dict[_Key, float] = {}
+        self._series: dict[_Key, list[tuple[float, float]]] = {}
+        self._labels: dict[_Key, str] = {}
         self._times: list[float] = []
         self._cpu_totals: list[float] = []
         self._memory: list[tuple[float, MemoryReading]] = []
@@ -112,6 +114,23 @@ class ProcessTreeSampler:
         c0, c1 = totals[i - 1], totals[i]
         return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
 
+    def cpu_by_process(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds spent between ``start`` and ``end``, summed by process kind.
+
+        A kind is a process's title (``ray::RoomHost``, ``raylet``, ...), so
+        the figures say which part of a server the CPU went to.
+        """
+        with self._lock:
+            series = {key: list(points) for key, points in self._series.items()}
+            labels = dict(self._labels)
+        spent: dict[str, float] = {}
+        for key, points in series.items():
+            used = _value_at(points, end) - _value_at(points, start)
+            if used > 0:
+                label = labels.get(key, "?")
+                spent[label] = round(spent.get(label, 0.0) + used, 3)
+        return dict(sorted(spent.items(), key=lambda item: -item[1]))
+
     def memory_now(self) -> MemoryReading:
         """Walk the tree and read its memory now."""
         self._walk()
@@ -146,7 +165,9 @@ class ProcessTreeSampler:
             key = (process.pid, process.create_time())
         except psutil.Error:
             return
-        self._known.setdefault(key, process)
+        if key not in self._known:
+            self._known[key] = process
+            self._labels[key] = _label(process)
 
     def _walk(self) -> None:
         # New descendants appear at any time (Ray starts workers on demand).
@@ -161,6 +182,11 @@ class ProcessTreeSampler:
         with self._lock:
             for process in found:
                 self._remember(process)
+            known = list(self._known.items())
+        # Ray workers take their actor's title only once it is created.
+        labels = {key: _label(process) for key, process in known}
+        with self._lock:
+            self._labels.update({k: v for k, v in labels.items() if v != "?"})
 
     def _alive(self) -> list[tuple[_Key, psutil.Process]]:
         with self._lock:
@@ -168,15 +194,17 @@ class ProcessTreeSampler:
 
     def _sample_cpu(self) -> float:
         readings: dict[_Key, float] = {}
+        now = time.time()
         for key, process in self._alive():
             try:
                 times = process.cpu_times()
             except psutil.Error:
                 continue
             readings[key] = times.user + times.system
-        now = time.time()
         with self._lock:
             self._cpu.update(readings)
+            for key, value in readings.items():
+                self._series.setdefault(key, []).append((now, value))
             total = sum(self._cpu.values())
             self._times.append(now)
             self._cpu_totals.append(total)
@@ -207,3 +235,32 @@ class ProcessTreeSampler:
         with self._lock:
             self._memory.append((time.time(), reading))
         return reading
+
+
+def _value_at(points: list[tuple[float, float]], when: float) -> float:
+    # A process's CPU reading at ``when``: interpolated between samples, its
+    # first reading before it was seen, its last after it was gone.
+    i = bisect.bisect_left(points, (when, -1.0))
+    if i <= 0:
+        return points[0][1]
+    if i >= len(points):
+        return points[-1][1]
+    (t0, c0), (t1, c1) = points[i - 1], points[i]
+    return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
+
+
+def _label(process: psutil.Process) -> str:
+    # Ray renames its workers ``ray::<Actor>`` (``ray::<Actor>.<method>``
+    # while a call runs); the rest are known by their executable's name.
+    try:
+        argv = process.cmdline()
+        name = process.name()
+    except psutil.Error:
+        return "?"
+    title = argv[0] if argv else name
+    if title.startswith("ray::"):
+        return title.split(".", 1)[0].split(" ", 1)[0]
+    if name.startswith("python") and len(argv) > 1:
+        script = next((a for a in argv[1:] if not a.startswith("-")), argv[1])
+        return script.rsplit("/", 1)[-1]
+    return name

@@ -68,6 +68,8 @@ class GatewayActor:
             limits=config.limits,
             allow_client_publish=config.allow_client_publish,
         )
+        # The rooms write this gateway's deliveries to their links when open.
+        directory.attach(self.subscriber, hub.deliver)
         self._hub = hub
         verifier = HS256Verifier(config.auth_secret) if config.auth_secret else None
 
@@ -130,6 +132,7 @@ class GatewayActor:
         """Close every connection (1001), stop serving, leave every room."""
         if self._hub is not None:
             await self._hub.shutdown()
+            self._hub.directory.close_links()
         if self._server is not None:
             self._server.should_exit = True
         for task in self._tasks[1:]:
