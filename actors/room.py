@@ -278,10 +278,11 @@ class Room:
                 return PublishOutcome(seen[1], True, None, ())
 
         state = self._channel(channel)
+        # Encoded before it is numbered: data that is not JSON raises here and
+        # leaves no hole in the channel's sequence.
+        frame = encode_data_frame(channel, data, state.seq + 1)
         state.seq += 1
-        message = Message(
-            channel, state.seq, encode_data_frame(channel, data, state.seq)
-        )
+        message = Message(channel, state.seq, frame)
         if self.config.history_size:
             state.history.append((now, message))
             self._trim(state)

@@ -202,6 +202,90 @@ async def test_host_survives_its_creator_and_restarts_with_new_incarnation() -> 
     assert result.seq == 0
 
 
+async def linked(directory: RoomDirectory, channel: str) -> Any:
+    """Wait until the directory's link to ``channel``'s host is open; return it."""
+    _, ref = directory.resolve(channel)
+
+    async def is_open() -> bool:
+        return directory.link(ref) is not None
+
+    await wait_for(is_open)
+    return directory.link(ref)
+
+
+async def test_an_attached_directory_takes_publishes_and_deliveries_off_ray() -> None:
+    """Once the link is up, the host calls nobody: seqs and frames ride the link."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config(shards=1))
+    got: list[tuple[str, int, str]] = []
+    directory.attach("gw-linked", lambda host, incarnation, batch: got.extend(batch))
+    channel = "chat?roomId=linked"
+    gateway = recorder()
+    await directory.subscribe(channel, "gw-linked", gateway, None)
+    link = await linked(directory, channel)
+    seqs = await directory.publish([PublishItem(channel, i) for i in range(20)])
+    assert seqs == list(range(1, 21))
+
+    async def all_here() -> bool:
+        return [s for _, s, _ in got] == list(range(1, 21))
+
+    await wait_for(all_here)
+    assert link.publishes >= 1
+    (stats,) = await directory.statistics()
+    assert stats.links == 1
+    assert stats.link_batches >= 1
+    assert stats.delivery_calls == 0
+    assert await gateway.calls.remote() == 0
+
+
+async def test_with_links_off_everything_goes_through_ray() -> None:
+    """``links=False``: no link is opened and the subscriber's handle gets it all."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config(shards=1, links=False))
+    directory.attach("gw-unlinked", lambda host, incarnation, batch: None)
+    channel = "chat?roomId=unlinked"
+    gateway = recorder()
+    ref, _, _ = await directory.subscribe(channel, "gw-unlinked", gateway, None)
+    for i in range(5):
+        await directory.publish([PublishItem(channel, i)])
+    assert directory.link(ref) is None
+
+    async def all_here() -> bool:
+        return (await gateway.seqs.remote()).get(channel) == [1, 2, 3, 4, 5]
+
+    await wait_for(all_here)
+    (stats,) = await directory.statistics()
+    assert (stats.links, stats.link_batches) == (0, 0)
+
+
+async def test_a_link_to_a_killed_host_gives_way_to_ray_then_reopens() -> None:
+    """The host dies under an open link: publishes go on and a new link opens."""
+    import ray
+
+    directory = RoomDirectory(RemultPartykit(), fresh_config(shards=1))
+    got: list[tuple[str, int, str]] = []
+    directory.attach("gw-k", lambda host, incarnation, batch: got.extend(batch))
+    channel = "chat?roomId=killed"
+    ref, first, _ = await directory.subscribe(channel, "gw-k", recorder(), None)
+    old = await linked(directory, channel)
+    ray.kill(await directory.host(ref), no_restart=False)
+
+    async def closed() -> bool:
+        return bool(old.closed)
+
+    await wait_for(closed)
+    # Rides out the restart through Ray; the new host numbers from 1.
+    assert await directory.publish([PublishItem(channel, "after")]) == [1]
+    _, second, _ = await directory.subscribe(channel, "gw-k", recorder(), None)
+    assert second != first
+    new = await linked(directory, channel)
+    assert new is not old
+    assert await directory.publish([PublishItem(channel, "again")]) == [2]
+
+    async def delivered() -> bool:
+        return any(s == 2 for _, s, _ in got)
+
+    await wait_for(delivered)
+
+
 async def test_dedicated_room_gets_its_own_actor_and_exits_when_idle() -> None:
     """A dedicated room is its own named actor; idle, it exits and is made again."""
     import ray

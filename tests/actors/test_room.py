@@ -37,6 +37,18 @@ def test_sequence_numbers_grow_by_one_per_channel() -> None:
     assert room.latest("missing") == 0
 
 
+def test_data_that_is_not_json_raises_and_takes_no_seq() -> None:
+    """A failed publish leaves no hole in the numbering and nothing in history."""
+    room = make_room()
+    room.publish("a", 1)
+    with pytest.raises(TypeError):
+        room.publish("a", b"bytes")
+    assert room.publish("a", 2).seq == 2
+    complete, kept = room.history("a", 0)
+    assert complete
+    assert [m.seq for m in kept] == [1, 2]
+
+
 def test_frame_is_encoded_once_in_wire_form() -> None:
     """The message frame is the protocol's data frame."""
     room = make_room()
