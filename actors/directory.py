@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import random
 import time
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("partyray.directory")
+
+#: How many channels a directory remembers the room and host of.
+_RESOLVED_KEPT = 100_000
 
 #: The Ray namespace partyray's named actors live in.
 DEFAULT_NAMESPACE = "partyray"
@@ -125,6 +129,7 @@ class RoomDirectory:
         self._creating: dict[str, asyncio.Future[Any]] = {}
         self._publishers: dict[tuple[str, bool], Coalescer[Any, Any]] = {}
         self._subscribers: dict[str, Coalescer[Any, Any]] = {}
+        self._resolved: dict[str, tuple[RoomAddress, HostRef]] = {}
         self._links: dict[str, HostLink] = {}
         self._linking: dict[str, asyncio.Task[None]] = {}
         self._link_failed: dict[str, float] = {}
@@ -165,9 +170,22 @@ class RoomDirectory:
         ]
 
     def resolve(self, channel: str) -> tuple[RoomAddress, HostRef]:
-        """The room of ``channel`` and its host (raises ``PartitionError``)."""
+        """The room of ``channel`` and its host (raises ``PartitionError``).
+
+        Strategies are pure, so answers are remembered: the last
+        ``_RESOLVED_KEPT`` channels resolve without hashing again.
+        """
+        known = self._resolved.get(channel)
+        if known is not None:
+            return known
         address = self.strategy.resolve(channel)
-        return address, self.locate(address)
+        answer = address, self.locate(address)
+        if len(self._resolved) >= _RESOLVED_KEPT:
+            # Forget the oldest quarter at once rather than one per miss.
+            for stale in list(itertools.islice(self._resolved, _RESOLVED_KEPT // 4)):
+                del self._resolved[stale]
+        self._resolved[channel] = answer
+        return answer
 
     # -- hosts -----------------------------------------------------------
 
@@ -385,12 +403,17 @@ class RoomDirectory:
             group[2].append(
                 (address.name, item.channel, item.data, item.id, from_client)
             )
-        answers = await asyncio.gather(
-            *(
-                self._publish_batches(ref, from_client).submit(requests)
-                for ref, _, requests in groups.values()
+        if len(groups) == 1:
+            # One host (a single message, say): no gather, no extra task.
+            ((ref, _, requests),) = groups.values()
+            answers = [await self._publish_batches(ref, from_client).submit(requests)]
+        else:
+            answers = await asyncio.gather(
+                *(
+                    self._publish_batches(ref, from_client).submit(requests)
+                    for ref, _, requests in groups.values()
+                )
             )
-        )
         seqs = [0] * len(items)
         for (_, indexes, _), group_seqs in zip(groups.values(), answers, strict=True):
             for index, seq in zip(indexes, group_seqs, strict=True):
