@@ -70,6 +70,12 @@ class Wire:
         # Once accepted, a socket needs neither the handshake request nor its
         # response, nor the request headers (the token was read before): each
         # is a few kilobytes of small objects per idle connection.
+        request = getattr(protocol, "request", None)
+        headers = getattr(request, "headers", None)
+        if hasattr(headers, "clear"):
+            # websockets' parser generator keeps the request in its frame
+            # for the socket's whole life: empty its headers in place.
+            headers.clear()
         for name in ("request", "response"):
             if hasattr(protocol, name):
                 setattr(protocol, name, None)
