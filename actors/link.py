@@ -55,6 +55,10 @@ HELLO, PUBLISH, RESULT, FAILURE, DELIVER = range(5)
 #: The largest frame a link carries; a larger batch goes through Ray instead.
 MAX_LINK_FRAME = 32 * 1024 * 1024
 
+#: What a connection may send, and how long it may take, before its hello.
+HELLO_BYTES = 4096
+HELLO_TIMEOUT = 5.0
+
 #: Bytes a link may buffer unsent before its writer waits for the peer.
 _HIGH_WATER = 1024 * 1024
 
@@ -176,15 +180,41 @@ class LinkServer:
 
 
 class HostEnd(_Framing):
+    """One accepted link, in the host. Until it has greeted with the secret,
+    a connection may send at most ``HELLO_BYTES`` and take at most
+    ``HELLO_TIMEOUT`` seconds."""
+
     def __init__(self, server: LinkServer) -> None:
         super().__init__(use_list=True)
         self._server = server
         self._core = server.core
         self.subscriber: str | None = None
         self._greeted = False
+        self._unverified = 0
+        self._deadline: asyncio.TimerHandle | None = None
 
     def __str__(self) -> str:
         return f"link of {self._core.name} to {self.subscriber or 'a publisher'}"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._deadline = asyncio.get_running_loop().call_later(
+            HELLO_TIMEOUT, self._too_slow
+        )
+
+    def _too_slow(self) -> None:
+        if not self._greeted:
+            logger.warning("%s: link not greeted in time: closed", self._core.name)
+            self.close()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._greeted:
+            self._unverified += len(data)
+            if self._unverified > HELLO_BYTES:
+                logger.warning("%s: link without the secret: closed", self._core.name)
+                self.close()
+                return
+        super().data_received(data)
 
     def frame(self, frame: Any) -> None:
         if not self._greeted:
@@ -200,6 +230,8 @@ class HostEnd(_Framing):
                 self.close()
                 return
             self._greeted = True
+            if self._deadline is not None:
+                self._deadline.cancel()
             self.subscriber = frame[2]
             if self.subscriber is not None:
                 self._core.attach_link(self.subscriber, self)
@@ -219,6 +251,8 @@ class HostEnd(_Framing):
             self.send([RESULT, request_id, self._core.incarnation, seqs])
 
     def lost(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
         if self.subscriber is not None:
             self._core.detach_link(self.subscriber, self)
 

@@ -218,3 +218,23 @@ async def test_a_gateway_that_stops_reading_costs_the_host_a_bounded_outbox(
     assert stats.deliveries < 400
     assert handle.batches == []
     link.close()
+
+
+async def test_a_silent_or_chatty_stranger_is_closed(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before its hello, a connection gets a few kilobytes and a few seconds."""
+    chatty_reader, chatty = await asyncio.open_connection("127.0.0.1", host.port)
+    # A msgpack string header promising a megabyte, then the start of it: closed
+    # for its size, long before the 5 s allowed for a hello.
+    chatty.write(b"\xdb\x00\x10\x00\x00" + b"x" * 8000)
+    assert await asyncio.wait_for(chatty_reader.read(100), 1) == b""
+    chatty.close()
+    monkeypatch.setattr(link_module, "HELLO_TIMEOUT", 0.2)
+    silent_reader, silent = await asyncio.open_connection("127.0.0.1", host.port)
+    assert await asyncio.wait_for(silent_reader.read(100), 5) == b""
+    silent.close()
+    link, _ = await host.link(None)
+    _, seqs = await link.publish([("r", "c", "x", None, False)])
+    assert seqs == [1]
+    link.close()
