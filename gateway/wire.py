@@ -71,8 +71,8 @@ class Wire:
         # response, nor the request headers (the token was read before): each
         # is a few kilobytes of small objects per idle connection.
         request = getattr(protocol, "request", None)
-        headers = getattr(request, "headers", None)
-        if hasattr(headers, "clear"):
+        headers: Any = getattr(request, "headers", None)
+        if headers is not None and hasattr(headers, "clear"):
             # websockets' parser generator keeps the request in its frame
             # for the socket's whole life: empty its headers in place.
             headers.clear()
