@@ -373,6 +373,14 @@ class RoomDirectory:
     ) -> None:
         """Take connections of ``subscriber`` off ``channel``."""
         address, ref = self.resolve(channel)
+        link = self.link(ref)
+        if link is not None:
+            try:
+                link.unsubscribe(address.name, channel, subscriber, connections)
+            except LinkError:
+                pass
+            else:
+                return
         await self.call(
             ref, "unsubscribe", address.name, channel, subscriber, connections
         )

@@ -17,15 +17,18 @@ frame on a connection must carry that secret or the connection is closed.
 Frames are msgpack values written back to back (the unpacker finds their
 boundaries), each a list whose first item is its kind:
 
-=========  =========  ===============================================
-kind       direction  items
-=========  =========  ===============================================
-HELLO      to host    secret, subscriber id or ``None``
-PUBLISH    to host    request id, list of publish requests
-RESULT     to caller  request id, host incarnation, list of seqs
-FAILURE    to caller  request id, error class name, error arguments
-DELIVER    to caller  host name, incarnation, list of deliveries
-=========  =========  ===============================================
+===========  =========  ===============================================
+kind         direction  items
+===========  =========  ===============================================
+HELLO        to host    secret, subscriber id or ``None``
+PUBLISH      to host    request id, list of publish requests
+UNSUBSCRIBE  to host    room, channel, subscriber, connections
+RESULT       to caller  request id, host incarnation, list of seqs
+FAILURE      to caller  request id, error class name, error arguments
+DELIVER      to caller  host name, incarnation, list of deliveries
+===========  =========  ===============================================
+
+UNSUBSCRIBE has no answer.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ __all__ = ["MAX_LINK_FRAME", "HostLink", "LinkClosed", "LinkError", "LinkServer"
 
 logger = logging.getLogger("partyray.link")
 
-HELLO, PUBLISH, RESULT, FAILURE, DELIVER = range(5)
+HELLO, PUBLISH, RESULT, FAILURE, DELIVER, UNSUBSCRIBE = range(6)
 
 #: The largest frame a link carries; a larger batch goes through Ray instead.
 MAX_LINK_FRAME = 32 * 1024 * 1024
@@ -236,9 +239,14 @@ class HostEnd(_Framing):
             if self.subscriber is not None:
                 self._core.attach_link(self.subscriber, self)
             return
-        kind, request_id, requests = frame
+        kind = frame[0]
+        if kind == UNSUBSCRIBE:
+            _, room, channel, subscriber, connections = frame
+            self._core.unsubscribe(room, channel, subscriber, connections)
+            return
         if kind != PUBLISH:
             raise ValueError(f"unknown link frame kind {kind!r}")
+        _, request_id, requests = frame
         try:
             seqs = self._core.publish(requests)
         except errors.PartyrayError as error:
@@ -322,6 +330,16 @@ class HostLink(_Framing):
             return await future
         finally:
             self._waiting.pop(request_id, None)
+
+    def unsubscribe(
+        self, room: str, channel: str, subscriber: str, connections: int
+    ) -> None:
+        """Take connections of ``subscriber`` off ``channel``; nothing answers.
+
+        Sent after the subscription's answer came back, so it cannot overtake
+        the subscription it ends (which went through Ray).
+        """
+        self.send([UNSUBSCRIBE, room, channel, subscriber, connections])
 
     def frame(self, frame: Any) -> None:
         kind = frame[0]

@@ -238,3 +238,24 @@ async def test_a_silent_or_chatty_stranger_is_closed(
     _, seqs = await link.publish([("r", "c", "x", None, False)])
     assert seqs == [1]
     link.close()
+
+
+async def test_unsubscribe_over_the_link_takes_the_connection_off(host: Host) -> None:
+    """An unsubscribe frame lowers the count; at zero the subscriber gets nothing."""
+    handle = Handle()
+    host.core.subscribe("r", "c", "gw", handle, None)
+    host.core.subscribe("r", "c", "gw", handle, None)
+    link, got = await host.link("gw")
+    await until(lambda: host.core.statistics().links == 1)
+    link.unsubscribe("r", "c", "gw", 1)
+    _, seqs = await link.publish([("r", "c", "still one connection", None, False)])
+    await until(lambda: len(got) == 1)
+    link.unsubscribe("r", "c", "gw", 1)
+    _, seqs = await link.publish([("r", "c", "nobody", None, False)])
+    assert seqs == [2]
+    await host.core.drain()
+    await asyncio.sleep(0.05)
+    assert [s for _, s, _ in got] == [1]
+    (room,) = host.core.statistics().room_statistics
+    assert room.subscribers == 0
+    link.close()
