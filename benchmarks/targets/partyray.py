@@ -6,6 +6,7 @@ descendants of the ``partyray serve`` process, so they are measured with it.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import subprocess
@@ -60,10 +61,16 @@ class PartyrayTarget:
         token = secrets.token_urlsafe(16)
         secret = secrets.token_urlsafe(24)
         argv = [exe, "serve", "--host", "127.0.0.1", "--port", str(port)]
-        argv += ["--gateways", str(self.gateways), "--publish-token", token]
-        argv += ["--auth-secret", secret, "--allow-client-publish"]
+        argv += ["--gateways", str(self.gateways), "--allow-client-publish"]
         argv += ["--log-level", "warning"]
-        self._server = ServerProcess("partyray", argv, workdir / "partyray.log")
+        # Secrets by environment: kept out of ps, and a random one that starts
+        # with "-" cannot be taken for an option.
+        env = dict(os.environ)
+        env["PARTYRAY_PUBLISH_TOKEN"] = token
+        env["PARTYRAY_AUTH_SECRET"] = secret
+        self._server = ServerProcess(
+            "partyray", argv, workdir / "partyray.log", env=env
+        )
         self._server.start()
         self._server.wait_ready(port, timeout=self.ready_timeout)
         return Endpoint(

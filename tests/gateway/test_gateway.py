@@ -438,6 +438,34 @@ async def test_health_and_metrics(gateway: GatewayGroup) -> None:
         assert f"\n{name}" in text or text.startswith(name), name
 
 
+async def test_deliveries_reach_the_gateway_over_its_link(
+    gateway: GatewayGroup,
+) -> None:
+    """Once the gateway's link is open, the host delivers without a Ray call."""
+    from partyray.actors import RoomDirectory
+
+    channel = "chat?roomId=linked"
+    client = await Client.connect(f"{gateway.ws_url}/ws")
+    await client.subscribe(channel)
+    config = gateway.config
+    directory = RoomDirectory(config.strategy(), config.directory_config())
+    _, ref = directory.resolve(channel)
+    host = await directory.host(ref)
+    deadline = time.monotonic() + TIMEOUT
+    while (await host.statistics.remote()).links < 1:
+        assert time.monotonic() < deadline, "the gateway never linked to its room"
+        await asyncio.sleep(0.05)
+    before = await host.statistics.remote()
+    for n in range(5):
+        response = await publish(gateway, {"channel": channel, "data": n})
+        assert response.status_code == 200
+    assert [(await client.recv())["data"] for _ in range(5)] == [0, 1, 2, 3, 4]
+    after = await host.statistics.remote()
+    assert after.delivery_calls == before.delivery_calls
+    assert after.link_batches > before.link_batches
+    await client.close()
+
+
 async def test_room_restart_is_noticed_and_told(gateway: GatewayGroup) -> None:
     """A killed room host comes back; subscribers get recovered=false, then data."""
     import ray
