@@ -53,6 +53,13 @@ class Coalescer(Generic[T, R]):
 
     async def submit(self, request: T) -> R:
         """Send ``request`` with whatever else is waiting; return its result."""
+        return await self.submit_soon(request)
+
+    def submit_soon(self, request: T) -> asyncio.Future[R]:
+        """Queue ``request`` now; the future gets its result.
+
+        Raises :class:`RoomUnavailable` at once when the queue is full.
+        """
         if len(self._pending) >= self._max_pending:
             raise RoomUnavailable(
                 f"host {self.name} has {len(self._pending)} requests waiting"
@@ -63,7 +70,7 @@ class Coalescer(Generic[T, R]):
         if not self._flushing:
             self._flushing = True
             self._flusher = loop.create_task(self._flush())
-        return await future
+        return future
 
     async def _flush(self) -> None:
         try:

@@ -428,6 +428,25 @@ class RoomDirectory:
                 seqs[index] = seq
         return seqs
 
+    def publish_soon(
+        self, items: Sequence[PublishItem], *, from_client: bool = False
+    ) -> asyncio.Future[list[int]]:
+        """:meth:`publish`, queued now; the future gets the seqs.
+
+        Items bound for one host join its next batch before this returns, so
+        the order of calls is the order of publishes; a channel with no room
+        raises at once, as does a host whose queue is full.
+        """
+        targets = [self.resolve(item.channel) for item in items]
+        if len({ref.name for _, ref in targets}) != 1:
+            return asyncio.ensure_future(self.publish(items, from_client=from_client))
+        ref = targets[0][1]
+        requests: list[PublishRequest] = [
+            (address.name, item.channel, item.data, item.id, from_client)
+            for item, (address, _) in zip(items, targets, strict=True)
+        ]
+        return self._publish_batches(ref, from_client).submit_soon(requests)
+
     def _publish_batches(
         self, ref: HostRef, from_client: bool
     ) -> Coalescer[list[PublishRequest], list[int]]:

@@ -305,7 +305,7 @@ class Hub:
             # Not awaited: publishes from a connection queue up behind each
             # other in the directory (in order) and leave for their host
             # together, instead of one round trip each.
-            self.spawn(self.client_publish(connection, command))
+            self.client_publish(connection, command)
         else:
             self.signal(connection, command)
 
@@ -446,10 +446,13 @@ class Hub:
             # A room that is gone has forgotten us already.
             logger.debug("unsubscribe of %s failed: %s", channel, error)
 
-    async def client_publish(
-        self, connection: Connection, command: ClientPublish
-    ) -> None:
-        """Publish from a client, when the rooms allow it."""
+    def client_publish(self, connection: Connection, command: ClientPublish) -> None:
+        """Publish from a client, when the rooms allow it.
+
+        Not a coroutine: the request joins its host's next batch at once (so
+        publishes from a connection keep their order) and the answer comes
+        back to a callback, with no task per message.
+        """
         channel = command.channel
         if not self.allow_client_publish:
             self.metrics.subscriptions_refused += 1
@@ -461,17 +464,36 @@ class Hub:
             return
         try:
             self._route(connection, channel)
-            await self.directory.publish(
+            answer = self.directory.publish_soon(
                 [PublishItem(channel, command.data)], from_client=True
             )
         except _Refusal as refusal:
             connection.send(error_frame(channel, refusal.code, refusal.text))
-        except SubscriptionRefused as refused:
-            connection.send(error_frame(channel, ErrorCode.FORBIDDEN, _reason(refused)))
+            return
         except (RoomUnavailable, PlacementError) as error:
             connection.send(error_frame(channel, ErrorCode.UNAVAILABLE, _reason(error)))
-        else:
+            return
+        answer.add_done_callback(
+            lambda done: self._client_published(connection, channel, done)
+        )
+
+    def _client_published(
+        self, connection: Connection, channel: str, answer: asyncio.Future[list[int]]
+    ) -> None:
+        if answer.cancelled():
+            return
+        error = answer.exception()
+        if error is None:
             self.metrics.client_publishes += 1
+        elif isinstance(error, SubscriptionRefused):
+            connection.send(error_frame(channel, ErrorCode.FORBIDDEN, _reason(error)))
+        elif isinstance(error, (RoomUnavailable, PlacementError)):
+            connection.send(error_frame(channel, ErrorCode.UNAVAILABLE, _reason(error)))
+        else:
+            logger.error("client publish on %s failed", channel, exc_info=error)
+            connection.send(
+                error_frame(channel, ErrorCode.UNAVAILABLE, "the publish failed")
+            )
 
     def signal(self, connection: Connection, command: Signal) -> None:
         """Pass a signal to another connection of the same room on this gateway."""

@@ -52,6 +52,24 @@ async def test_client_publish_is_numbered_and_delivered(
     await other.close()
 
 
+async def test_a_burst_of_client_publishes_keeps_its_order(
+    open_gateway: GatewayGroup,
+) -> None:
+    """Publishes sent back to back by one connection are numbered in their order."""
+    channel = "chat?roomId=burst"
+    sender = await Client.connect(f"{open_gateway.ws_url}/ws")
+    reader = await Client.connect(f"{open_gateway.ws_url}/ws")
+    await reader.subscribe(channel)
+    for n in range(200):
+        await sender.send({"type": "data", "channel": channel, "data": n})
+    got = [await reader.recv() for _ in range(200)]
+    assert [(m["seq"], m["data"]) for m in got] == [(n + 1, n) for n in range(200)]
+    # The sender, not subscribed, was sent nothing: no errors, no echoes.
+    assert await sender.silent(0.3)
+    await sender.close()
+    await reader.close()
+
+
 async def test_signal_reaches_a_connection_of_the_same_room(
     open_gateway: GatewayGroup,
 ) -> None:
