@@ -72,6 +72,8 @@ class Socket(Protocol):
 
     def write(self, frame: bytes) -> None: ...
 
+    def send(self, frame: bytes) -> int: ...
+
     def buffered(self) -> int: ...
 
     @property
@@ -140,18 +142,17 @@ class Connection:
         """Send one encoded WebSocket frame; too much backlog closes with 1013."""
         if self.closed:
             return
-        socket = self.socket
-        if socket.gone:
+        waiting = self.socket.send(frame)
+        if waiting < 0:
             self.closed = True
             return
-        socket.write(frame)
         self.hub.metrics.frames_out += 1
-        if socket.buffered() > self._limit:
+        if waiting > self._limit:
             self.hub.metrics.slow_consumer_closes += 1
             logger.warning(
                 "connection %s is too slow (%d bytes waiting): closing with 1013",
                 self.id,
-                socket.buffered(),
+                waiting,
             )
             self.close_soon(CloseCode.TRY_AGAIN_LATER, "too slow: outbound buffer full")
 

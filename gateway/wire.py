@@ -86,6 +86,18 @@ class Wire:
         """Queue one complete frame on the transport."""
         self._transport.write(frame)
 
+    def send(self, frame: bytes) -> int:
+        """Write one frame unless the socket is gone: the fan-out's one call.
+
+        Returns the bytes then waiting in the transport, or -1 when the
+        transport is closing (nothing was written).
+        """
+        transport = self._transport
+        if transport.is_closing():
+            return -1
+        transport.write(frame)
+        return transport.get_write_buffer_size()
+
     def buffered(self) -> int:
         """Bytes written but not yet taken by the peer."""
         return self._transport.get_write_buffer_size()
