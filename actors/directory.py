@@ -135,6 +135,7 @@ class RoomDirectory:
         self._link_failed: dict[str, float] = {}
         self._subscriber: str | None = None
         self._on_deliver: DeliverCallback | None = None
+        self.link_deliveries = 0
 
     def attach(self, subscriber: str, on_deliver: DeliverCallback) -> None:
         """Take ``subscriber``'s deliveries over this directory's links.
@@ -144,7 +145,17 @@ class RoomDirectory:
         as the gateway's ``deliver`` method gets them through Ray.
         """
         self._subscriber = subscriber
-        self._on_deliver = on_deliver
+
+        def counted(host: str, incarnation: str, batch: list[Delivery]) -> None:
+            self.link_deliveries += len(batch)
+            on_deliver(host, incarnation, batch)
+
+        self._on_deliver = counted
+
+    @property
+    def open_links(self) -> int:
+        """How many links of this directory are open now."""
+        return sum(not link.closed for link in self._links.values())
 
     # -- addressing ------------------------------------------------------
 

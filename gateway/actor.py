@@ -126,7 +126,7 @@ class GatewayActor:
         """A snapshot of this gateway's counters."""
         if self._hub is None:
             raise RuntimeError("gateway not started")
-        return self._hub.metrics.snapshot(self._hub.connections)
+        return self._hub.statistics()
 
     async def stop(self) -> None:
         """Close every connection (1001), stop serving, leave every room."""

@@ -207,7 +207,7 @@ def build_app(
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
-        stats = hub.metrics.snapshot(hub.connections)
+        stats = hub.statistics()
         return PlainTextResponse(
             render_prometheus(stats, f'gateway="{name}"'),
             media_type="text/plain; version=0.0.4",

@@ -42,7 +42,7 @@ from partyray.partitioning.errors import (
 )
 
 from .config import Limits
-from .metrics import GatewayMetrics
+from .metrics import GatewayMetrics, GatewayStatistics
 from .protocol import (
     SYSTEM,
     BadFrame,
@@ -237,6 +237,14 @@ class Hub:
     @property
     def connections(self) -> int:
         return len(self._connections)
+
+    def statistics(self) -> GatewayStatistics:
+        """A snapshot of the counters, the open connections and the links."""
+        return self.metrics.snapshot(
+            len(self._connections),
+            self.directory.open_links,
+            self.directory.link_deliveries,
+        )
 
     def connection(self, connection_id: str) -> Connection | None:
         return self._connections.get(connection_id)

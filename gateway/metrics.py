@@ -45,15 +45,20 @@ class GatewayMetrics:
         self.publish_latency_sum += seconds
         self.publish_latency_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
-    def snapshot(self, connections: int) -> GatewayStatistics:
-        """The counters now, frozen."""
+    def snapshot(
+        self, connections: int, links: int = 0, link_deliveries: int = 0
+    ) -> GatewayStatistics:
+        """The counters now, frozen, with the gauges given."""
+        given = ("connections", "links", "link_deliveries", "publish_latency_buckets")
         values = {
             f.name: getattr(self, f.name)
             for f in fields(GatewayStatistics)
-            if f.name not in ("connections", "publish_latency_buckets")
+            if f.name not in given
         }
         return GatewayStatistics(
             connections=connections,
+            links=links,
+            link_deliveries=link_deliveries,
             publish_latency_buckets=tuple(self.publish_latency_buckets),
             **values,
         )
@@ -83,6 +88,8 @@ class GatewayStatistics:
     client_publishes: int
     http_publishes: int
     http_publish_errors: int
+    links: int
+    link_deliveries: int
     publish_latency_buckets: tuple[int, ...]
     publish_latency_sum: float
 
@@ -90,6 +97,8 @@ class GatewayStatistics:
 _HELP = {
     "connections": ("gauge", "open client connections"),
     "subscriptions": ("gauge", "acknowledged subscriptions"),
+    "links": ("gauge", "open links to room hosts"),
+    "link_deliveries": ("counter", "deliveries that arrived over links"),
 }
 
 

@@ -463,6 +463,14 @@ async def test_deliveries_reach_the_gateway_over_its_link(
     after = await host.statistics.remote()
     assert after.delivery_calls == before.delivery_calls
     assert after.link_batches > before.link_batches
+    # The gateways say so too (the client is on one of the two).
+    stats = await asyncio.to_thread(gateway.statistics)
+    assert sum(g.links for g in stats) >= 1
+    assert sum(g.link_deliveries for g in stats) >= 5
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        text = (await http.get(f"{gateway.http_url}/metrics")).text
+    assert "# TYPE partyray_links gauge" in text
+    assert "# TYPE partyray_link_deliveries_total counter" in text
     await client.close()
 
 
