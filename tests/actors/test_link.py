@@ -52,6 +52,14 @@ class Host:
         )
         return link, got
 
+    async def subscribed(self) -> tuple[Handle, HostLink, list[Delivery]]:
+        """Subscriber "gw" on channel "c" of room "r", with its link open."""
+        handle = Handle()
+        self.core.subscribe("r", "c", "gw", handle, None)
+        link, got = await self.link("gw")
+        await until(lambda: self.core.statistics().links == 1)
+        return handle, link, got
+
 
 @pytest.fixture
 async def host() -> AsyncIterator[Host]:
@@ -74,10 +82,7 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 async def test_publishes_and_deliveries_take_the_link(host: Host) -> None:
     """Seqs come back over the link, and so do the linked subscriber's deliveries."""
-    handle = Handle()
-    host.core.subscribe("r", "c", "gw", handle, None)
-    link, got = await host.link("gw")
-    await until(lambda: host.core.statistics().links == 1)
+    handle, link, got = await host.subscribed()
 
     incarnation, seqs = await link.publish(
         [("r", "c", {"n": i}, None, False) for i in range(3)]
@@ -151,10 +156,7 @@ async def test_deliveries_fall_back_to_the_handle_when_the_link_goes(
     host: Host,
 ) -> None:
     """Once its link closes, a subscriber's deliveries go through its handle; none lost."""
-    handle = Handle()
-    host.core.subscribe("r", "c", "gw", handle, None)
-    link, got = await host.link("gw")
-    await until(lambda: host.core.statistics().links == 1)
+    handle, link, got = await host.subscribed()
     host.core.publish([("r", "c", 1, None, False)])
     await until(lambda: len(got) == 1)
     link.close()
@@ -169,10 +171,7 @@ async def test_a_batch_too_large_for_a_link_goes_through_the_handle(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A frame past the link's bound is not written: the handle carries it."""
-    handle = Handle()
-    host.core.subscribe("r", "c", "gw", handle, None)
-    link, got = await host.link("gw")
-    await until(lambda: host.core.statistics().links == 1)
+    handle, link, got = await host.subscribed()
     monkeypatch.setattr(link_module, "MAX_LINK_FRAME", 200)
     host.core.publish([("r", "c", "x" * 300, None, False)])
     await host.core.drain()
@@ -202,10 +201,7 @@ async def test_a_gateway_that_stops_reading_costs_the_host_a_bounded_outbox(
     host: Host,
 ) -> None:
     """Back-pressure: unread deliveries stop at the socket, then drop oldest."""
-    handle = Handle()
-    host.core.subscribe("r", "c", "gw", handle, None)
-    link, _ = await host.link("gw")
-    await until(lambda: host.core.statistics().links == 1)
+    handle, link, _ = await host.subscribed()
     assert link.transport is not None
     link.transport.pause_reading()
     payload = "x" * 20_000
