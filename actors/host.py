@@ -250,7 +250,7 @@ class RoomHostCore:
             deliveries=self._deliveries,
             delivery_calls=self._delivery_calls,
             link_batches=self._link_batches,
-            links=len(self._links),
+            links=sum(not link.closed for link in self._links.values()),
             dropped_deliveries=sum(o.dropped for o in self._outboxes.values()),
             dropped_subscribers=self._dropped_subscribers,
             evicted_rooms=self._evicted,
@@ -416,6 +416,16 @@ class RoomHost:
         node_address: Callable[[], str] = ray.util.get_node_ip_address
         address, port = await self._links.start(node_address())
         return address, port, self._links.secret, self._core.incarnation
+
+    async def reset_links(self) -> int:
+        """Close every link and draw a new secret; return how many were open.
+
+        Callers go through Ray meanwhile and link again, with the new secret,
+        on their next use of the host (gateways within their watch interval).
+        """
+        closed = self._links.reset()
+        logger.info("%s: links reset (%d closed)", self._core.name, closed)
+        return closed
 
     async def unsubscribe(
         self, room: str, channel: str, subscriber: str, connections: int = 1

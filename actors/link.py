@@ -163,6 +163,7 @@ class LinkServer:
     def __init__(self, core: RoomHostCore) -> None:
         self.core = core
         self.secret = secrets.token_urlsafe(24)
+        self.ends: set[HostEnd] = set()
         self._server: asyncio.Server | None = None
         self._address: tuple[str, int] | None = None
 
@@ -176,6 +177,14 @@ class LinkServer:
             self._address = (str(name[0]), int(name[1]))
             logger.debug("%s: links on %s:%d", self.core.name, *self._address)
         return self._address
+
+    def reset(self) -> int:
+        """Draw a new secret and close every link; return how many were open."""
+        self.secret = secrets.token_urlsafe(24)
+        ends = list(self.ends)
+        for end in ends:
+            end.close()
+        return len(ends)
 
     def close(self) -> None:
         if self._server is not None:
@@ -201,6 +210,7 @@ class HostEnd(_Framing):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._server.ends.add(self)
         self._deadline = asyncio.get_running_loop().call_later(
             HELLO_TIMEOUT, self._too_slow
         )
@@ -259,6 +269,7 @@ class HostEnd(_Framing):
             self.send([RESULT, request_id, self._core.incarnation, seqs])
 
     def lost(self) -> None:
+        self._server.ends.discard(self)
         if self._deadline is not None:
             self._deadline.cancel()
         if self.subscriber is not None:

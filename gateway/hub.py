@@ -699,6 +699,8 @@ class Hub:
                     logger.exception("watching host %s failed", name)
                     continue
                 self._note_incarnation(ref, incarnation)
+                # A link that broke while its host lived is opened again.
+                self.directory.link(ref)
 
 
 def _reason(error: BaseException) -> str:

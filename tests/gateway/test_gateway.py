@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -438,6 +439,28 @@ async def test_health_and_metrics(gateway: GatewayGroup) -> None:
         assert f"\n{name}" in text or text.startswith(name), name
 
 
+async def publish_until_linked(
+    gateway: GatewayGroup, client: Client, channel: str, host: Any
+) -> int:
+    """Publish until a message reaches ``client`` over a link; return how many.
+
+    Every one of them must arrive, in order, whichever way it went.
+    """
+    before = (await host.statistics.remote()).link_batches
+    sent = 0
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        sent += 1
+        response = await publish(gateway, {"channel": channel, "data": sent})
+        assert response.status_code == 200
+        assert (await client.recv())["data"] == sent
+        stats = await host.statistics.remote()
+        if stats.link_batches > before:
+            return sent
+        assert time.monotonic() < deadline, "the gateway never linked to its room"
+        await asyncio.sleep(0.05)
+
+
 async def test_deliveries_reach_the_gateway_over_its_link(
     gateway: GatewayGroup,
 ) -> None:
@@ -451,10 +474,7 @@ async def test_deliveries_reach_the_gateway_over_its_link(
     directory = RoomDirectory(config.strategy(), config.directory_config())
     _, ref = directory.resolve(channel)
     host = await directory.host(ref)
-    deadline = time.monotonic() + TIMEOUT
-    while (await host.statistics.remote()).links < 1:
-        assert time.monotonic() < deadline, "the gateway never linked to its room"
-        await asyncio.sleep(0.05)
+    await publish_until_linked(gateway, client, channel, host)
     before = await host.statistics.remote()
     for n in range(5):
         response = await publish(gateway, {"channel": channel, "data": n})
@@ -471,6 +491,33 @@ async def test_deliveries_reach_the_gateway_over_its_link(
         text = (await http.get(f"{gateway.http_url}/metrics")).text
     assert "# TYPE partyray_links gauge" in text
     assert "# TYPE partyray_link_deliveries_total counter" in text
+    await client.close()
+
+
+async def test_a_reset_link_is_opened_again_and_nothing_is_lost(
+    gateway: GatewayGroup,
+) -> None:
+    """The host closes its links: the gateway links again by itself, no message lost."""
+    from partyray.actors import RoomDirectory
+
+    channel = "chat?roomId=relinked"
+    client = await Client.connect(f"{gateway.ws_url}/ws")
+    await client.subscribe(channel)
+    config = gateway.config
+    directory = RoomDirectory(config.strategy(), config.directory_config())
+    _, ref = directory.resolve(channel)
+    host = await directory.host(ref)
+
+    first = await publish_until_linked(gateway, client, channel, host)
+    assert await host.reset_links.remote() >= 1
+    # Published while the link is down go through Ray; the gateway's watch
+    # links again by itself, and numbering goes on without a gap.
+    channel_seq = first
+    channel_seq += await publish_until_linked(gateway, client, channel, host)
+    response = await publish(gateway, {"channel": channel, "data": "last"})
+    assert response.status_code == 200
+    last = await client.recv()
+    assert (last["seq"], last["data"]) == (channel_seq + 1, "last")
     await client.close()
 
 
