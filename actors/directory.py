@@ -231,14 +231,21 @@ class RoomDirectory:
     def link(self, ref: HostRef) -> HostLink | None:
         """The open link to ``ref``'s host, or ``None`` (and start opening one)."""
         link = self._links.get(ref.name)
+        loop = asyncio.get_running_loop()
         if link is not None and not link.closed:
-            return link
+            if link.loop is loop:
+                return link
+            # Opened in another event loop (an earlier asyncio.run, say),
+            # whose reads will never run again: open a new one here.
+            link.close()
+        task = self._linking.get(ref.name)
+        if task is not None and task.get_loop() is not loop:
+            del self._linking[ref.name]
         if not self.config.links or ref.name in self._linking:
             return None
         if time.monotonic() - self._link_failed.get(ref.name, -60.0) < 5.0:
             return None
-        task = asyncio.get_running_loop().create_task(self._open_link(ref))
-        self._linking[ref.name] = task
+        self._linking[ref.name] = loop.create_task(self._open_link(ref))
         return None
 
     async def _open_link(self, ref: HostRef) -> None:
@@ -258,7 +265,8 @@ class RoomDirectory:
             self._links[ref.name] = link
             logger.debug("link to %s open", ref.name)
         finally:
-            del self._linking[ref.name]
+            if self._linking.get(ref.name) is asyncio.current_task():
+                del self._linking[ref.name]
 
     def close_links(self) -> None:
         """Close every link; calls go through Ray until they open again."""

@@ -34,6 +34,7 @@ UNSUBSCRIBE has no answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import itertools
 import logging
@@ -151,7 +152,9 @@ class _Framing(asyncio.Protocol):
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
-            self.transport.close()
+            # Its event loop may be closed already, and the socket with it.
+            with contextlib.suppress(RuntimeError):
+                self.transport.close()
 
 
 # -- the host's end --------------------------------------------------------
@@ -294,6 +297,7 @@ class HostLink(_Framing):
     def __init__(self, host: str, on_deliver: DeliverCallback | None) -> None:
         super().__init__(use_list=False)
         self.host = host
+        self.loop = asyncio.get_running_loop()
         self._on_deliver = on_deliver
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[tuple[str, list[int]]]] = {}

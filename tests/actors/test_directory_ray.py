@@ -294,6 +294,27 @@ async def test_a_link_to_a_killed_host_gives_way_to_ray_then_reopens() -> None:
     await wait_for(delivered)
 
 
+def test_one_directory_serves_several_event_loops() -> None:
+    """A link belongs to the loop that opened it; the next loop opens its own."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config(shards=1))
+    channel = "chat?roomId=loops"
+
+    async def publish_linked(n: int) -> list[int]:
+        _, ref = directory.resolve(channel)
+        await directory.publish([PublishItem(channel, "open")])
+
+        async def is_open() -> bool:
+            return directory.link(ref) is not None
+
+        await wait_for(is_open)
+        return await asyncio.wait_for(
+            directory.publish([PublishItem(channel, i) for i in range(n)]), 10
+        )
+
+    assert asyncio.run(publish_linked(3)) == [2, 3, 4]
+    assert asyncio.run(publish_linked(2)) == [6, 7]
+
+
 async def test_dedicated_room_gets_its_own_actor_and_exits_when_idle() -> None:
     """A dedicated room is its own named actor; idle, it exits and is made again."""
     import ray
