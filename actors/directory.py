@@ -17,6 +17,7 @@ stays pending.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -507,11 +508,18 @@ class RoomDirectory:
             async def send(requests: list[tuple[Any, ...]]) -> list[Any]:
                 # Each subscriber's handle goes once per call, not once per
                 # request: a handle costs the host a deserialisation each time.
-                handles = {r[2]: r[3] for r in requests}
                 bare = [(r[0], r[1], r[2], *r[4:]) for r in requests]
-                incarnation, results = await self.call(
-                    ref, "subscribe_many", handles, bare
-                )
+                answer = None
+                link = self.link(ref)
+                if link is not None:
+                    # The host holds each subscriber's handle from its first
+                    # subscription, which went through Ray; if not, Ray again.
+                    with contextlib.suppress(LinkError):
+                        answer = await link.subscribe(bare)
+                if answer is None:
+                    handles = {r[2]: r[3] for r in requests}
+                    answer = await self.call(ref, "subscribe_many", handles, bare)
+                incarnation, results = answer
                 # A subscriber's deliveries take the link once it is open.
                 self.link(ref)
                 return [

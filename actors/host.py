@@ -158,6 +158,40 @@ class RoomHostCore:
         self._handles[SubscriberId(subscriber)] = handle
         return result
 
+    def subscribe_many(
+        self, requests: Sequence[Sequence[Any]], handles: dict[str, Any] | None = None
+    ) -> list[SubscribeResult | SubscriptionRefused]:
+        """Several :meth:`subscribe` calls; a refusal answers its own request.
+
+        Each request is ``(room, channel, subscriber, principal, since,
+        epoch)``. Without ``handles``, every subscriber must be one the host
+        holds a handle for already (:class:`LinkError` otherwise, before
+        anything is registered).
+        """
+        if handles is None:
+            known = self._handles
+            missing = {r[2] for r in requests if SubscriberId(r[2]) not in known}
+            if missing:
+                raise LinkError(f"no handle for {len(missing)} subscriber(s)")
+            handles = {r[2]: known[SubscriberId(r[2])] for r in requests}
+        results: list[SubscribeResult | SubscriptionRefused] = []
+        for room, channel, subscriber, principal, since, epoch in requests:
+            try:
+                results.append(
+                    self.subscribe(
+                        room,
+                        channel,
+                        subscriber,
+                        handles[subscriber],
+                        principal,
+                        since,
+                        epoch,
+                    )
+                )
+            except SubscriptionRefused as refused:
+                results.append(refused)
+        return results
+
     def attach_link(self, subscriber: str, link: HostEnd) -> None:
         """Deliver to ``subscriber`` through ``link`` from now on."""
         self._links[SubscriberId(subscriber)] = link
@@ -386,22 +420,7 @@ class RoomHost:
         epoch)``; ``handles`` maps each subscriber to its handle.
         """
         self._start()
-        results: list[SubscribeResult | SubscriptionRefused] = []
-        for room, channel, subscriber, principal, since, epoch in requests:
-            try:
-                results.append(
-                    self._core.subscribe(
-                        room,
-                        channel,
-                        subscriber,
-                        handles[subscriber],
-                        principal,
-                        since,
-                        epoch,
-                    )
-                )
-            except SubscriptionRefused as refused:
-                results.append(refused)
+        results = self._core.subscribe_many(requests, handles)
         return self._core.incarnation, results
 
     async def link(self) -> tuple[str, int, str, str]:

@@ -23,12 +23,19 @@ kind         direction  items
 HELLO        to host    secret, subscriber id or ``None``
 PUBLISH      to host    request id, list of publish requests
 UNSUBSCRIBE  to host    room, channel, subscriber, connections
+SUBSCRIBE    to host    request id, list of subscribe requests
 RESULT       to caller  request id, host incarnation, list of seqs
+SUBSCRIBED   to caller  request id, host incarnation, list of answers
 FAILURE      to caller  request id, error class name, error arguments
 DELIVER      to caller  host name, incarnation, list of deliveries
 ===========  =========  ===============================================
 
-UNSUBSCRIBE has no answer.
+UNSUBSCRIBE has no answer. A subscribe request is ``(room, channel,
+subscriber, principal, since, epoch)``, as for ``RoomHost.subscribe_many``,
+but carries no actor handle: the host must hold the subscriber's from an
+earlier subscription through Ray, or it answers with a FAILURE naming
+``LinkError`` and the caller goes through Ray. An answer is ``[0, seq,
+recovered, epoch, missed]`` or, for a refusal, ``[1, reason, code]``.
 """
 
 from __future__ import annotations
@@ -49,12 +56,13 @@ from partyray.partitioning import errors
 if TYPE_CHECKING:
     from .host import PublishRequest, RoomHostCore
     from .outbox import Delivery
+    from .room import SubscribeResult
 
 __all__ = ["MAX_LINK_FRAME", "HostLink", "LinkClosed", "LinkError", "LinkServer"]
 
 logger = logging.getLogger("partyray.link")
 
-HELLO, PUBLISH, RESULT, FAILURE, DELIVER, UNSUBSCRIBE = range(6)
+HELLO, PUBLISH, RESULT, FAILURE, DELIVER, UNSUBSCRIBE, SUBSCRIBE, SUBSCRIBED = range(8)
 
 #: The largest frame a link carries; a larger batch goes through Ray instead.
 MAX_LINK_FRAME = 32 * 1024 * 1024
@@ -257,6 +265,9 @@ class HostEnd(_Framing):
             _, room, channel, subscriber, connections = frame
             self._core.unsubscribe(room, channel, subscriber, connections)
             return
+        if kind == SUBSCRIBE:
+            self._subscribe(frame[1], frame[2])
+            return
         if kind != PUBLISH:
             raise ValueError(f"unknown link frame kind {kind!r}")
         _, request_id, requests = frame
@@ -270,6 +281,26 @@ class HostEnd(_Framing):
             self.send([FAILURE, request_id, type(error).__name__, [str(error)]])
         else:
             self.send([RESULT, request_id, self._core.incarnation, seqs])
+
+    def _subscribe(self, request_id: int, requests: list[Any]) -> None:
+        try:
+            results = self._core.subscribe_many(requests)
+        except LinkError as error:
+            self.send([FAILURE, request_id, "LinkError", [str(error)]])
+            return
+        answers = [
+            [1, result.reason, result.code]
+            if isinstance(result, errors.SubscriptionRefused)
+            else [
+                0,
+                result.seq,
+                result.recovered,
+                result.epoch,
+                [[m.channel, m.seq, m.frame] for m in result.missed],
+            ]
+            for result in results
+        ]
+        self.send([SUBSCRIBED, request_id, self._core.incarnation, answers])
 
     def lost(self) -> None:
         self._server.ends.discard(self)
@@ -300,8 +331,9 @@ class HostLink(_Framing):
         self.loop = asyncio.get_running_loop()
         self._on_deliver = on_deliver
         self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[tuple[str, list[int]]]] = {}
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
         self.publishes = 0
+        self.subscriptions = 0
         self.deliveries = 0
 
     def __str__(self) -> str:
@@ -334,12 +366,30 @@ class HostLink(_Framing):
         answer (whether the host published is then unknown, as with a Ray call
         to a host that died), and the host's error when it refused.
         """
-        request_id = next(self._ids)
-        future: asyncio.Future[tuple[str, list[int]]]
-        future = asyncio.get_running_loop().create_future()
-        self.send([PUBLISH, request_id, list(requests)])
-        self._waiting[request_id] = future
         self.publishes += 1
+        incarnation, seqs = await self._request(PUBLISH, list(requests))
+        return incarnation, list(seqs)
+
+    async def subscribe(
+        self, requests: Sequence[tuple[Any, ...]]
+    ) -> tuple[str, list[SubscribeResult | errors.SubscriptionRefused]]:
+        """Register subscriptions whose subscriber the host already knows.
+
+        Each request is ``(room, channel, subscriber, principal, since,
+        epoch)``. Raises :class:`LinkError` when the host holds no handle for
+        a subscriber of the batch (subscribe through Ray then) or the link
+        goes down before the answer.
+        """
+        self.subscriptions += len(requests)
+        incarnation, answers = await self._request(SUBSCRIBE, list(requests))
+        return incarnation, [_answer(a) for a in answers]
+
+    async def _request(self, kind: int, body: list[Any]) -> tuple[str, Any]:
+        request_id = next(self._ids)
+        future: asyncio.Future[tuple[str, Any]]
+        future = asyncio.get_running_loop().create_future()
+        self.send([kind, request_id, body])
+        self._waiting[request_id] = future
         try:
             await self.drain()
             return await future
@@ -352,7 +402,7 @@ class HostLink(_Framing):
         """Take connections of ``subscriber`` off ``channel``; nothing answers.
 
         Sent after the subscription's answer came back, so it cannot overtake
-        the subscription it ends (which went through Ray).
+        the subscription it ends, whichever way that went.
         """
         self.send([UNSUBSCRIBE, room, channel, subscriber, connections])
 
@@ -366,8 +416,8 @@ class HostLink(_Framing):
         future = self._waiting.get(frame[1])
         if future is None or future.done():
             return
-        if kind == RESULT:
-            future.set_result((frame[2], list(frame[3])))
+        if kind in (RESULT, SUBSCRIBED):
+            future.set_result((frame[2], frame[3]))
         elif kind == FAILURE:
             future.set_exception(_rebuild(frame[2], frame[3]))
         else:
@@ -380,9 +430,22 @@ class HostLink(_Framing):
         logger.debug("link to %s closed", self.host)
 
 
+def _answer(answer: Sequence[Any]) -> SubscribeResult | errors.SubscriptionRefused:
+    from .room import Message, SubscribeResult
+
+    if answer[0] == 1:
+        return errors.SubscriptionRefused(answer[1], answer[2])
+    _, seq, recovered, epoch, missed = answer
+    return SubscribeResult(
+        seq, recovered, epoch, tuple(Message(c, n, f) for c, n, f in missed)
+    )
+
+
 def _rebuild(name: str, args: Sequence[Any]) -> BaseException:
     # A partyray error comes back as itself; anything else as a PublishError
-    # that names it.
+    # that names it. LinkError means "ask through Ray instead".
+    if name == "LinkError":
+        return LinkError(*args)
     cls = getattr(errors, name, None)
     if isinstance(cls, type) and issubclass(cls, errors.PartyrayError):
         try:

@@ -245,6 +245,30 @@ async def test_an_attached_directory_takes_publishes_and_deliveries_off_ray() ->
     assert await gateway.calls.remote() == 0
 
 
+async def test_later_subscriptions_take_the_link() -> None:
+    """The first subscription goes through Ray with the handle; the next ones
+    go over the link, and the messages of both channels arrive."""
+    directory = RoomDirectory(RemultPartykit(), fresh_config(shards=1))
+    got: list[tuple[str, int, str]] = []
+    directory.attach("gw-s", lambda host, incarnation, batch: got.extend(batch))
+    gateway = recorder()
+    await directory.subscribe("chat?roomId=s1", "gw-s", gateway, None)
+    link = await linked(directory, "chat?roomId=s1")
+    assert link.subscriptions == 0
+    _, _, result = await directory.subscribe("chat?roomId=s2", "gw-s", gateway, None)
+    assert result.seq == 0
+    assert link.subscriptions == 1
+    await directory.publish(
+        [PublishItem("chat?roomId=s1", "a"), PublishItem("chat?roomId=s2", "b")]
+    )
+
+    async def both() -> bool:
+        return sorted(c for c, _, _ in got) == ["chat?roomId=s1", "chat?roomId=s2"]
+
+    await wait_for(both)
+    assert await gateway.calls.remote() == 0
+
+
 async def test_with_links_off_everything_goes_through_ray() -> None:
     """``links=False``: no link is opened and the subscriber's handle gets it all."""
     directory = RoomDirectory(RemultPartykit(), fresh_config(shards=1, links=False))

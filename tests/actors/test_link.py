@@ -10,9 +10,15 @@ from typing import Any
 import msgpack
 import pytest
 
-from partyray.actors import Delivery, RoomConfig, RoomHostCore, allow_all
+from partyray.actors import (
+    Delivery,
+    RoomConfig,
+    RoomHostCore,
+    SubscribeResult,
+    allow_all,
+)
 from partyray.actors import link as link_module
-from partyray.actors.link import HostLink, LinkClosed, LinkServer
+from partyray.actors.link import HostLink, LinkClosed, LinkError, LinkServer
 from partyray.partitioning.errors import PublishError, SubscriptionRefused
 
 
@@ -259,3 +265,44 @@ async def test_unsubscribe_over_the_link_takes_the_connection_off(host: Host) ->
     (room,) = host.core.statistics().room_statistics
     assert room.subscribers == 0
     link.close()
+
+
+async def test_subscriptions_of_a_known_subscriber_take_the_link() -> None:
+    """Recovery, refusals and the ack come back over the link as from Ray."""
+    core = RoomHostCore(
+        "shard/0",
+        RoomConfig(check=lambda channel, room, principal: channel != "closed"),
+        send=send,
+    )
+    server = LinkServer(core)
+    _, port = await server.start("127.0.0.1")
+    handle = Handle()
+    # The first subscription went through Ray, with the handle.
+    first = core.subscribe("r", "c", "gw", handle, None)
+    core.publish([("r", "c", n, None, False) for n in range(3)])
+    link = await HostLink.open("shard/0", ("127.0.0.1", port), server.secret, "gw")
+    incarnation, answers = await link.subscribe(
+        [
+            ("r", "c", "gw", None, 1, first.epoch),
+            ("r", "closed", "gw", None, None, None),
+        ]
+    )
+    assert incarnation == core.incarnation
+    recovered, refused = answers
+    assert isinstance(recovered, SubscribeResult)
+    assert (recovered.seq, recovered.recovered, recovered.epoch) == (
+        3,
+        True,
+        first.epoch,
+    )
+    assert [m.seq for m in recovered.missed] == [2, 3]
+    assert recovered.missed[0].frame == '{"type":"data","channel":"c","data":1,"seq":2}'
+    assert isinstance(refused, SubscriptionRefused)
+    (room,) = core.statistics().room_statistics
+    assert room.connections == 2  # the Ray one and the linked one
+    # A subscriber the host never saw through Ray: no handle, so not here.
+    with pytest.raises(LinkError, match="no handle"):
+        await link.subscribe([("r", "c", "stranger", None, None, None)])
+    assert core.statistics().subscribers == 1
+    link.close()
+    server.close()
