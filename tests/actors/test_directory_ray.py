@@ -199,7 +199,16 @@ async def test_host_survives_its_creator_and_restarts_with_new_incarnation() -> 
     ref, incarnation, _ = await directory.subscribe(channel, "gw", recorder(), None)
     await directory.publish([PublishItem(channel, 1)])
     handle = await directory.host(ref)
+    old_link = directory.link(ref)
     ray.kill(handle, no_restart=False)
+    if old_link is not None:
+        # Until the old process is gone, a request on its link still lands
+        # in it (as a Ray call sent just before a crash would).
+
+        async def gone() -> bool:
+            return bool(old_link.closed)
+
+        await wait_for(gone)
     # The call rides out the restart and lands in a fresh host.
     ref2, incarnation2, result = await directory.subscribe(
         channel, "gw", recorder(), None, since=1
