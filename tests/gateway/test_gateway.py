@@ -439,6 +439,20 @@ async def test_health_and_metrics(gateway: GatewayGroup) -> None:
         assert f"\n{name}" in text or text.startswith(name), name
 
 
+async def subscribed_with_host(
+    gateway: GatewayGroup, channel: str
+) -> tuple[Client, Any]:
+    """A client subscribed to ``channel``, and the handle of its room's host."""
+    from partyray.actors import RoomDirectory
+
+    client = await Client.connect(f"{gateway.ws_url}/ws")
+    await client.subscribe(channel)
+    config = gateway.config
+    directory = RoomDirectory(config.strategy(), config.directory_config())
+    _, ref = directory.resolve(channel)
+    return client, await directory.host(ref)
+
+
 async def publish_until_linked(
     gateway: GatewayGroup, client: Client, channel: str, host: Any
 ) -> int:
@@ -465,15 +479,8 @@ async def test_deliveries_reach_the_gateway_over_its_link(
     gateway: GatewayGroup,
 ) -> None:
     """Once the gateway's link is open, the host delivers without a Ray call."""
-    from partyray.actors import RoomDirectory
-
     channel = "chat?roomId=linked"
-    client = await Client.connect(f"{gateway.ws_url}/ws")
-    await client.subscribe(channel)
-    config = gateway.config
-    directory = RoomDirectory(config.strategy(), config.directory_config())
-    _, ref = directory.resolve(channel)
-    host = await directory.host(ref)
+    client, host = await subscribed_with_host(gateway, channel)
     await publish_until_linked(gateway, client, channel, host)
     before = await host.statistics.remote()
     for n in range(5):
@@ -498,15 +505,8 @@ async def test_a_reset_link_is_opened_again_and_nothing_is_lost(
     gateway: GatewayGroup,
 ) -> None:
     """The host closes its links: the gateway links again by itself, no message lost."""
-    from partyray.actors import RoomDirectory
-
     channel = "chat?roomId=relinked"
-    client = await Client.connect(f"{gateway.ws_url}/ws")
-    await client.subscribe(channel)
-    config = gateway.config
-    directory = RoomDirectory(config.strategy(), config.directory_config())
-    _, ref = directory.resolve(channel)
-    host = await directory.host(ref)
+    client, host = await subscribed_with_host(gateway, channel)
 
     first = await publish_until_linked(gateway, client, channel, host)
     assert await host.reset_links.remote() >= 1
