@@ -70,14 +70,7 @@ logger = logging.getLogger("partyray.gateway")
 class Socket(Protocol):
     """What the hub needs of a client socket (a :class:`~.wire.Wire`)."""
 
-    def write(self, frame: bytes) -> None: ...
-
     def send(self, frame: bytes) -> int: ...
-
-    def buffered(self) -> int: ...
-
-    @property
-    def gone(self) -> bool: ...
 
     async def close(self, code: int, reason: str, timeout: float = 5.0) -> None: ...
 
@@ -480,7 +473,7 @@ class Hub:
             connection.send(error_frame(channel, refusal.code, refusal.text))
             return
         except (RoomUnavailable, PlacementError) as error:
-            connection.send(error_frame(channel, ErrorCode.UNAVAILABLE, _reason(error)))
+            self._client_publish_failed(connection, channel, error)
             return
         answer.add_done_callback(
             lambda done: self._client_published(connection, channel, done)
@@ -494,15 +487,22 @@ class Hub:
         error = answer.exception()
         if error is None:
             self.metrics.client_publishes += 1
-        elif isinstance(error, SubscriptionRefused):
-            connection.send(error_frame(channel, ErrorCode.FORBIDDEN, _reason(error)))
+        else:
+            self._client_publish_failed(connection, channel, error)
+
+    def _client_publish_failed(
+        self, connection: Connection, channel: str, error: BaseException
+    ) -> None:
+        """Tell the publishing connection why, whether the room said so at once
+        or answered later."""
+        if isinstance(error, SubscriptionRefused):
+            code, text = ErrorCode.FORBIDDEN, _reason(error)
         elif isinstance(error, (RoomUnavailable, PlacementError)):
-            connection.send(error_frame(channel, ErrorCode.UNAVAILABLE, _reason(error)))
+            code, text = ErrorCode.UNAVAILABLE, _reason(error)
         else:
             logger.error("client publish on %s failed", channel, exc_info=error)
-            connection.send(
-                error_frame(channel, ErrorCode.UNAVAILABLE, "the publish failed")
-            )
+            code, text = ErrorCode.UNAVAILABLE, "the publish failed"
+        connection.send(error_frame(channel, code, text))
 
     def signal(self, connection: Connection, command: Signal) -> None:
         """Pass a signal to another connection of the same room on this gateway."""

@@ -82,30 +82,18 @@ class Wire:
         websocket.scope["headers"] = []
         websocket.__dict__.pop("_headers", None)
 
-    def write(self, frame: bytes) -> None:
-        """Queue one complete frame on the transport."""
-        self._transport.write(frame)
-
     def send(self, frame: bytes) -> int:
-        """Write one frame unless the socket is gone: the fan-out's one call.
+        """Write one complete frame unless the socket is gone.
 
-        Returns the bytes then waiting in the transport, or -1 when the
-        transport is closing (nothing was written).
+        Returns the bytes then waiting in the transport (written but not yet
+        taken by the peer), or -1 when the transport is closing (nothing was
+        written): one call per delivered frame.
         """
         transport = self._transport
         if transport.is_closing():
             return -1
         transport.write(frame)
         return transport.get_write_buffer_size()
-
-    def buffered(self) -> int:
-        """Bytes written but not yet taken by the peer."""
-        return self._transport.get_write_buffer_size()
-
-    @property
-    def gone(self) -> bool:
-        """Whether the transport is closing or closed."""
-        return self._transport.is_closing()
 
     async def close(self, code: int, reason: str, timeout: float = 5.0) -> None:
         """Queue a close frame behind what is buffered; abort if it is not answered.

@@ -31,8 +31,7 @@ async def test_frames_go_straight_out_and_the_handshake_is_shed() -> None:
         seen["headers_after"] = len(kept.headers) if kept is not None else None
         seen["scope_headers"] = len(websocket.scope["headers"])
         seen["request"] = getattr(protocol, "request", None)
-        wire.write(text_frame(b'{"type":"hello"}'))
-        seen["buffered"] = wire.buffered()
+        seen["buffered"] = wire.send(text_frame(b'{"type":"hello"}'))
         seen["sent"] = wire.send(text_frame(b'{"n":2}'))
         while (await receive())["type"] != "websocket.disconnect":
             pass
