@@ -382,7 +382,7 @@ class RoomHost:
             send=_ray_deliver,
             gone=(ray.exceptions.RayActorError,),
         )
-        self._links = LinkServer(self._core)
+        self._link_server = LinkServer(self._core)
         self._dedicated = dedicated
         self._sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
@@ -433,8 +433,8 @@ class RoomHost:
 
         self._start()
         node_address: Callable[[], str] = ray.util.get_node_ip_address
-        address, port = await self._links.start(node_address())
-        return address, port, self._links.secret, self._core.incarnation
+        address, port = await self._link_server.start(node_address())
+        return address, port, self._link_server.secret, self._core.incarnation
 
     async def reset_links(self) -> int:
         """Close every link and draw a new secret; return how many were open.
@@ -442,7 +442,7 @@ class RoomHost:
         Callers go through Ray meanwhile and link again, with the new secret,
         on their next use of the host (gateways within their watch interval).
         """
-        closed = self._links.reset()
+        closed = self._link_server.reset()
         logger.info("%s: links reset (%d closed)", self._core.name, closed)
         return closed
 

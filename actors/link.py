@@ -334,7 +334,6 @@ class HostLink(_Framing):
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self.publishes = 0
         self.subscriptions = 0
-        self.deliveries = 0
 
     def __str__(self) -> str:
         return f"link to {self.host}"
@@ -410,7 +409,6 @@ class HostLink(_Framing):
         kind = frame[0]
         if kind == DELIVER:
             if self._on_deliver is not None:
-                self.deliveries += len(frame[3])
                 self._on_deliver(frame[1], frame[2], list(frame[3]))
             return
         future = self._waiting.get(frame[1])
