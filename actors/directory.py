@@ -423,30 +423,7 @@ class RoomDirectory:
         Every room is resolved before anything is sent, so a channel with no
         room fails the whole batch. Hosts are called concurrently.
         """
-        groups: dict[str, tuple[HostRef, list[int], list[PublishRequest]]] = {}
-        for index, item in enumerate(items):
-            address, ref = self.resolve(item.channel)
-            group = groups.setdefault(ref.name, (ref, [], []))
-            group[1].append(index)
-            group[2].append(
-                (address.name, item.channel, item.data, item.id, from_client)
-            )
-        if len(groups) == 1:
-            # One host (a single message, say): no gather, no extra task.
-            ((ref, _, requests),) = groups.values()
-            answers = [await self._publish_batches(ref, from_client).submit(requests)]
-        else:
-            answers = await asyncio.gather(
-                *(
-                    self._publish_batches(ref, from_client).submit(requests)
-                    for ref, _, requests in groups.values()
-                )
-            )
-        seqs = [0] * len(items)
-        for (_, indexes, _), group_seqs in zip(groups.values(), answers, strict=True):
-            for index, seq in zip(indexes, group_seqs, strict=True):
-                seqs[index] = seq
-        return seqs
+        return await self.publish_soon(items, from_client=from_client)
 
     def publish_soon(
         self, items: Sequence[PublishItem], *, from_client: bool = False
@@ -457,15 +434,35 @@ class RoomDirectory:
         the order of calls is the order of publishes; a channel with no room
         raises at once, as does a host whose queue is full.
         """
-        targets = [self.resolve(item.channel) for item in items]
-        if len({ref.name for _, ref in targets}) != 1:
-            return asyncio.ensure_future(self.publish(items, from_client=from_client))
-        ref = targets[0][1]
-        requests: list[PublishRequest] = [
-            (address.name, item.channel, item.data, item.id, from_client)
-            for item, (address, _) in zip(items, targets, strict=True)
+        groups: dict[str, tuple[HostRef, list[int], list[PublishRequest]]] = {}
+        for index, item in enumerate(items):
+            address, ref = self.resolve(item.channel)
+            group = groups.setdefault(ref.name, (ref, [], []))
+            group[1].append(index)
+            group[2].append(
+                (address.name, item.channel, item.data, item.id, from_client)
+            )
+        if len(groups) == 1:
+            # One host (a single message, say): its seqs are in item order,
+            # and no gather nor task stands between the caller and its batch.
+            ((ref, _, requests),) = groups.values()
+            return self._publish_batches(ref, from_client).submit_soon(requests)
+        answers = [
+            self._publish_batches(ref, from_client).submit_soon(requests)
+            for ref, _, requests in groups.values()
         ]
-        return self._publish_batches(ref, from_client).submit_soon(requests)
+
+        async def gathered() -> list[int]:
+            seqs = [0] * len(items)
+            results = await asyncio.gather(*answers)
+            for (_, indexes, _), group_seqs in zip(
+                groups.values(), results, strict=True
+            ):
+                for index, seq in zip(indexes, group_seqs, strict=True):
+                    seqs[index] = seq
+            return seqs
+
+        return asyncio.ensure_future(gathered())
 
     def _publish_batches(
         self, ref: HostRef, from_client: bool
