@@ -19,19 +19,27 @@ class TargetUnavailable(RuntimeError):
 class Endpoint:
     """Where a started target listens and how it takes publishes.
 
+    Every target listens on 127.0.0.1 at ``port``, WebSockets at ``/ws``.
     ``http_publish`` is true when ``POST /publish`` with ``token`` works; the
     ``publish`` scenario falls back to WebSocket frames otherwise.
     ``auth_secret`` is set when connections must carry a signed identity.
     """
 
     name: str
-    ws_url: str
-    http_url: str
+    port: int
     token: str
     http_publish: bool
     supports_since: bool
     auth_secret: str | None = None
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 class Target(Protocol):

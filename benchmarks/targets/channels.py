@@ -98,8 +98,7 @@ class ChannelsTarget:
         self._asgi.wait_ready(port, timeout=60)
         return Endpoint(
             name=self.name,
-            ws_url=f"ws://127.0.0.1:{port}/ws",
-            http_url=f"http://127.0.0.1:{port}",
+            port=port,
             token=token,
             http_publish=True,
             supports_since=False,

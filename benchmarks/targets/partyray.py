@@ -75,8 +75,7 @@ class PartyrayTarget:
         self._server.wait_ready(port, timeout=self.ready_timeout)
         return Endpoint(
             name=self.name,
-            ws_url=f"ws://127.0.0.1:{port}/ws",
-            http_url=f"http://127.0.0.1:{port}",
+            port=port,
             token=token,
             http_publish=True,
             supports_since=True,

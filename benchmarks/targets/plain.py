@@ -35,8 +35,7 @@ class PlainTarget:
         self._server.wait_ready(port, timeout=30)
         return Endpoint(
             name=self.name,
-            ws_url=f"ws://127.0.0.1:{port}/ws",
-            http_url=f"http://127.0.0.1:{port}",
+            port=port,
             token="",
             http_publish=False,
             supports_since=False,
