@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import time
@@ -35,6 +36,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+#: How many free ports a group tries when it picks its own.
+_PORT_ATTEMPTS = 5
+
+
+def _address_in_use(error: BaseException) -> bool:
+    # A failure inside an actor comes back as RayTaskError(OSError), whose
+    # ``cause`` is the original error.
+    cause = getattr(error, "cause", None) or error
+    return isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
+
+
 class GatewayGroup:
     """Gateway actors sharing one port. Needs ``ray.init`` to have run.
 
@@ -64,15 +76,30 @@ class GatewayGroup:
         """
         if count < 1:
             raise ValueError("a gateway group needs at least one gateway")
-        if config.port == 0:
-            config = replace(config, port=free_port(config.host))
-        group = cls(config, [])
         import ray
 
-        group._actors = [group._spawn(i) for i in range(count)]
-        if warm:
-            asyncio.run(warm_pool(config))
-        ray.get([a.start.remote() for a in group._actors], timeout=timeout)
+        # A port picked here is free when picked, but any process of the node
+        # may take it before the gateways bind it: then pick another.
+        attempts = _PORT_ATTEMPTS if config.port == 0 else 1
+        for attempt in range(1, attempts + 1):
+            chosen = config
+            if config.port == 0:
+                chosen = replace(config, port=free_port(config.host))
+            group = cls(chosen, [])
+            group._actors = [group._spawn(i) for i in range(count)]
+            if warm and attempt == 1:
+                # While the gateway processes start.
+                asyncio.run(warm_pool(config))
+            try:
+                ray.get([a.start.remote() for a in group._actors], timeout=timeout)
+            except OSError as error:
+                for actor in group._actors:
+                    ray.kill(actor, no_restart=True)
+                if attempt == attempts or not _address_in_use(error):
+                    raise
+                logger.info("port %d was taken meanwhile: trying another", chosen.port)
+                continue
+            break
         group.wait_healthy(timeout)
         return group
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import websockets
 from gateway_kit import Client, gateway_config
@@ -112,3 +114,29 @@ async def test_group_stop_closes_sockets_with_1001(ray_cluster: None) -> None:
         await client.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1001
+
+
+def test_a_picked_port_taken_meanwhile_is_picked_again(
+    ray_cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When another process binds the port a group picked, it picks another."""
+    from partyray.gateway import launch
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    picks = iter([taken])
+    real = launch.free_port
+    monkeypatch.setattr(
+        launch, "free_port", lambda host: next(picks, None) or real(host)
+    )
+    try:
+        group = GatewayGroup.start(gateway_config(), count=1)
+    finally:
+        squatter.close()
+    try:
+        assert group.config.port != taken
+        assert httpx.get(f"{group.http_url}/health", timeout=10).status_code == 200
+    finally:
+        group.stop()
